@@ -147,10 +147,26 @@ ACTION_PLAN = Table(
     description="The case review's findings, each agency's response and actions, RAG-rated.",
     columns=(
         _text("ref", "Ref", 9, required=True, help="Unique reference: question and action number, e.g. 1a-2."),
-        Column("finding", "Finding", "int", required=True, width=9, minimum=1, help="Finding number (1-7; 8-9 additional learning)."),
+        Column(
+            "finding",
+            "Finding",
+            "int",
+            required=True,
+            width=9,
+            minimum=1,
+            help="Finding number (1-7; 8-9 additional learning).",
+        ),
         _text("question", "Question", 10, required=True, help="Question reference, e.g. 1a."),
         _text("question_text", "Question to the board", 40),
-        Column("agency", "Agency", "choice", required=True, choices="Agencies", width=24, help="Pick the responding agency."),
+        Column(
+            "agency",
+            "Agency",
+            "choice",
+            required=True,
+            choices="Agencies",
+            width=24,
+            help="Pick the responding agency.",
+        ),
         _text("response", "Response", 45),
         _text("action", "Action", 45),
         Column("rag", "RAG", "choice", choices="RAG", width=7, help="R Red, A Amber, G Green, B Blue (complete)."),
@@ -173,8 +189,15 @@ TRAINING = Table(
         _text("date_note", "Date as printed", 16, help="For events over several days, e.g. Aug - Sept 2011."),
         _count("sessions", "Sessions", required=True, help="How many sessions this row covers."),
         _count("total", "Total attended", required=True, width=12),
-        Column("sectors_recorded", "Sectors recorded", "choice", required=True, choices="YesNo", width=11,
-               help="No when attendance was not broken down by sector."),
+        Column(
+            "sectors_recorded",
+            "Sectors recorded",
+            "choice",
+            required=True,
+            choices="YesNo",
+            width=11,
+            help="No when attendance was not broken down by sector.",
+        ),
         *(_count(sector_key(s), s, width=12) for s in SECTORS),
     ),
 )
@@ -205,7 +228,7 @@ EARLY_HELP = Table(
         Column("measure", "Measure", "choice", required=True, choices="Measures", width=18),
         _text("category", "Category", 36, required=True),
         *(_count(q.lower(), q, width=8) for q in QUARTERS),
-        Column("total", "Total", "formula", formula="=SUM(EarlyHelp[@[Q1]:[Q4]])", width=9),
+        Column("total", "Total", "formula", formula="=SUM(EarlyHelp[[#This Row],[Q1]:[Q4]])", width=9),
     ),
 )
 
@@ -249,13 +272,19 @@ class Lookup:
 LOOKUPS: tuple[Lookup, ...] = (
     Lookup("RAG", (_text("code", "Code", 7), _text("rating", "Rating", 9), _text("meaning", "Meaning", 50))),
     Lookup("Agencies", (_text("agency", "Agency", 44), _text("board_member", "Board member", 12)), seed="agencies.csv"),
-    Lookup("LeadPersons", (_text("initials", "Lead (initials or group)", 22), _text("note", "Note", 30)), seed="lead_persons.csv"),
+    Lookup(
+        "LeadPersons",
+        (_text("initials", "Lead (initials or group)", 22), _text("note", "Note", 30)),
+        seed="lead_persons.csv",
+    ),
     Lookup("Sectors", (_text("sector", "Sector", 32),), fixed=SECTORS),
     Lookup("FinanceKinds", (_text("kind", "Finance kind", 24),), fixed=FINANCE_KINDS),
     Lookup("Measures", (_text("measure", "Early help measure", 20),), fixed=EARLY_HELP_MEASURES),
     Lookup("AuditStatuses", (_text("status", "Audit status", 16),), fixed=AUDIT_STATUSES),
     Lookup("YesNo", (_text("value", "Yes/No", 8),), fixed=YES_NO),
-    Lookup("Findings", (Column("finding", "Finding", "int", width=8), _text("title", "Title", 60)), seed="findings.csv"),
+    Lookup(
+        "Findings", (Column("finding", "Finding", "int", width=8), _text("title", "Title", 60)), seed="findings.csv"
+    ),
     Lookup("SubGroups", (_text("group", "Board and sub-groups", 36), _text("role", "Role", 50)), seed="subgroups.csv"),
 )
 LOOKUP_BY_NAME = {lk.name: lk for lk in LOOKUPS}
@@ -310,7 +339,16 @@ PUBLISHED_TABLE = Table(
         _text("unit", "Unit", 8, required=True),
         Column("decimals", "Decimals printed", "int", width=10, minimum=0),
         Column("computed", "Computed from records", "formula", formula="", width=14),
-        Column("difference", "Difference", "formula", formula="=[@Published]-[@[Computed from records]]", width=12),
+        Column(
+            "difference",
+            "Difference",
+            "formula",
+            formula=(
+                "=IF(ISNUMBER(PublishedFigures[[#This Row],[Computed from records]]),"
+                'PublishedFigures[[#This Row],[Published]]-PublishedFigures[[#This Row],[Computed from records]],"")'
+            ),
+            width=12,
+        ),
         _text("source", "Where printed", 30),
     ),
 )
