@@ -335,7 +335,7 @@ PUBLISHED_TABLE = Table(
         _text("figure_id", "Figure ID", 22, required=True),
         _text("area", "Area", 14, required=True),
         _text("label", "Figure", 50, required=True),
-        Column("published", "Published", "money", required=True, width=13),
+        Column("published", "Published", "money", width=13),
         _text("unit", "Unit", 8, required=True),
         Column("decimals", "Decimals printed", "int", width=10, minimum=0),
         Column("computed", "Computed from records", "formula", formula="", width=14),
