@@ -1,0 +1,3 @@
+from lscb_xl.cli import main
+
+main()

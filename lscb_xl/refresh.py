@@ -1,0 +1,144 @@
+"""Refresh: recompute every derived figure, rewrite the Validation sheet, stamp Home, save safely.
+
+Only the parts lscb-xl owns are rewritten, through :mod:`lscb_xl.ooxml`: the Home, Sector
+summary, Finance, Early Help, Published and Validation sheet XML. Every other part of the
+user's package (charts, images, comments, VBA, ribbon, sheets we do not own) is copied
+byte-for-byte, and the file is replaced atomically after a backup (:mod:`lscb_xl.safesave`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lscb_xl import __version__, figures, schema
+from lscb_xl import ooxml as ox
+from lscb_xl.builder import VALIDATION_FIRST_ROW, cell_of_setting
+from lscb_xl.model import BoardData, a1, quote_sheet
+from lscb_xl.reader import read_workbook
+from lscb_xl.safesave import atomic_write
+from lscb_xl.validation import Finding, counts, validate
+
+
+@dataclass
+class RefreshResult:
+    path: Path
+    findings: list[Finding]
+    backup: Path | None
+    stamp: str
+    cells_written: int
+
+
+def sector_summary_cells(data: BoardData) -> dict[str, Any]:
+    """Cached values of the Sector summary sheet (layout as the builder writes it)."""
+    table = figures.sector_table(data.records(schema.TRAINING))
+    cells: dict[str, Any] = {}
+    first = 5
+    for i, row in enumerate(table):
+        r = first + i
+        cells[f"B{r}"] = row["attendees"]
+        cells[f"C{r}"] = row["share"]
+        cells[f"D{r}"] = row["percent"]
+    last = first + len(table) - 1
+    cells[f"B{last + 1}"] = sum(r["attendees"] for r in table)
+    cells[f"C{last + 1}"] = 1.0 if any(r["attendees"] for r in table) else 0.0
+    cells[f"D{last + 1}"] = sum(r["percent"] for r in table)
+    extras = (figures.ALL_ATTENDEES, figures.RECORDED_ATTENDEES, figures.Count(schema.TRAINING.name),
+              figures.Sum(schema.TRAINING.name, "sessions"))
+    for i, expr in enumerate(extras):
+        cells[f"B{last + 3 + i}"] = figures.evaluate(expr, data.tables) or 0
+    return cells
+
+
+def finance_cells(data: BoardData) -> dict[str, Any]:
+    table = schema.FINANCE
+    row, col = data.origin(table)
+    value_col = col + len(table.columns) + 2  # one gap column, then label, then value
+    exprs = (figures.BROUGHT_FORWARD, figures.CONTRIBUTIONS, figures.TOTAL_INCOME, figures.TOTAL_EXPENDITURE,
+             figures.CARRY_FORWARD)
+    return {a1(table.anchor_row + 1 + i, value_col): figures.evaluate(e, data.tables) or 0
+            for i, e in enumerate(exprs)}
+
+
+def early_help_cells(data: BoardData) -> dict[str, Any]:
+    table = schema.EARLY_HELP
+    out: dict[str, Any] = {}
+    for i, rec in enumerate(data.records(table)):
+        total = sum(figures._number(rec.get(q.lower())) for q in schema.QUARTERS)
+        out[data.cell(table, i, "total")] = total
+    return out
+
+
+def published_cells(data: BoardData) -> dict[str, Any]:
+    table = schema.PUBLISHED_TABLE
+    out: dict[str, Any] = {}
+    for i, rec in enumerate(data.records(table)):
+        fig = figures.FIGURE_BY_ID.get(str(rec.get("figure_id") or ""))
+        value = figures.evaluate(fig.expr, data.tables) if fig else None
+        out[data.cell(table, i, "computed")] = "" if value is None else value
+        pub = rec.get("published")
+        diff = pub - value if isinstance(pub, int | float) and value is not None else ""
+        out[data.cell(table, i, "difference")] = diff
+    return out
+
+
+def validation_rows(findings: Sequence[Finding]) -> tuple[list[list[Any]], list[tuple[str, str, str]]]:
+    """Rows for the Validation sheet and a hyperlink from each Cell to the offending cell."""
+    rows: list[list[Any]] = []
+    links: list[tuple[str, str, str]] = []
+    if not findings:
+        rows.append(["ok", "", "", "", "No problems found."])
+    for i, f in enumerate(findings):
+        r = VALIDATION_FIRST_ROW + i
+        rows.append([f.severity, f.sheet, f.cell, f.rule, f.message])
+        links.append((f"C{r}", f"{quote_sheet(f.sheet)}!{f.cell}", f.cell))
+    return rows, links
+
+
+def stamp_text(findings: Sequence[Finding], now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now()
+    c = counts(findings)
+    return (f"{now:%d/%m/%Y %H:%M} by lscb-xl {__version__}: {c['error']} error(s), {c['warning']} warning(s)")
+
+
+def plan_parts(pkg: ox.Package, data: BoardData, findings: Sequence[Finding], stamp: str) -> dict[str, bytes]:
+    """The new bytes of every part refresh rewrites; nothing else in the package changes."""
+    parts = pkg.sheet_parts()
+    edits: dict[str, dict[str, Any]] = {
+        schema.SECTOR_SUMMARY: sector_summary_cells(data),
+        schema.FINANCE.sheet: finance_cells(data),
+        schema.EARLY_HELP.sheet: early_help_cells(data),
+        schema.PUBLISHED: published_cells(data),
+        schema.HOME: {cell_of_setting("LastRefreshed"): stamp},
+    }
+    out: dict[str, bytes] = {}
+    for sheet, cells in edits.items():
+        part = parts[sheet]
+        out[part] = ox.set_cells(pkg.read(part), cells)
+    rows, links = validation_rows(findings)
+    vpart = parts.get(schema.VALIDATION)
+    if vpart:
+        out[vpart] = ox.replace_sheet_rows(pkg.read(vpart), VALIDATION_FIRST_ROW, rows, hyperlinks=links)
+    out["xl/workbook.xml"] = ox.calc_on_load(pkg.read("xl/workbook.xml"))
+    return out
+
+
+def check(path: Path) -> tuple[BoardData, list[Finding]]:
+    """Read and validate without writing anything."""
+    data, structural = read_workbook(path)
+    return data, validate(data, structural)
+
+
+def refresh(path: Path, now: dt.datetime | None = None, keep_backups: int = 5) -> RefreshResult:
+    """Refresh the workbook at ``path`` in place; raises UnusableWorkbook or RefusedError untouched."""
+    path = Path(path)
+    data, findings = check(path)
+    stamp = stamp_text(findings, now)
+    pkg = ox.Package.open(path)
+    replacements = plan_parts(pkg, data, findings, stamp)
+    backup = atomic_write(path, lambda tmp: ox.write_package(path, tmp, replacements), keep_backups=keep_backups)
+    written = sum(1 for _ in replacements)
+    return RefreshResult(path=path, findings=findings, backup=backup, stamp=stamp, cells_written=written)
