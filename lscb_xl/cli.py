@@ -53,7 +53,9 @@ def _exit_for(findings: list[Finding]) -> int:
     return EXIT_ERRORS if counts(findings)["error"] else EXIT_OK
 
 
-def _print_findings(findings: list[Finding], limit: int | None = None, echo: Callable[[str], None] = typer.echo) -> None:
+def _print_findings(
+    findings: list[Finding], limit: int | None = None, echo: Callable[[str], None] = typer.echo
+) -> None:
     shown = findings if limit is None else findings[:limit]
     for f in shown:
         echo(f"{f.severity.upper():7} {f.sheet}!{f.cell}  [{f.rule}] {f.message}")
@@ -106,6 +108,8 @@ def refresh_cmd(path: Annotated[Path, typer.Argument(help="The master workbook, 
     with user_errors():
         result = refresh(path)
     typer.echo(f"Refreshed {path}: {_summary_line(result.findings)}.")
+    for item in result.restored:
+        typer.echo(f"Restored {item}.")
     if result.backup:
         typer.echo(f"Backup: {result.backup}")
     raise typer.Exit(_exit_for(result.findings))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lscb_xl import __version__, figures, schema
+from lscb_xl import __version__, figures, schema, sheetguard
 from lscb_xl import ooxml as ox
 from lscb_xl.builder import VALIDATION_FIRST_ROW, cell_of_setting
 from lscb_xl.model import BoardData, a1, quote_sheet
@@ -29,7 +29,8 @@ class RefreshResult:
     findings: list[Finding]
     backup: Path | None
     stamp: str
-    cells_written: int
+    parts_written: int
+    restored: list[str]
 
 
 def sector_summary_cells(data: BoardData) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def sector_summary_cells(data: BoardData) -> dict[str, Any]:
 
 def finance_cells(data: BoardData) -> dict[str, Any]:
     table = schema.FINANCE
-    row, col = data.origin(table)
+    _row, col = data.origin(table)
     value_col = col + len(table.columns) + 2  # one gap column, then label, then value
     exprs = (figures.BROUGHT_FORWARD, figures.CONTRIBUTIONS, figures.TOTAL_INCOME, figures.TOTAL_EXPENDITURE,
              figures.CARRY_FORWARD)
@@ -104,6 +105,27 @@ def stamp_text(findings: Sequence[Finding], now: dt.datetime | None = None) -> s
     return (f"{now:%d/%m/%Y %H:%M} by lscb-xl {__version__}: {c['error']} error(s), {c['warning']} warning(s)")
 
 
+def restore_rules(pkg: ox.Package, data: BoardData, out: dict[str, bytes]) -> list[str]:
+    """Add back dropdowns and RAG formats staff lost (pasting over cells drops them)."""
+    parts = pkg.sheet_parts()
+    restored: list[str] = []
+    dxf_ids: dict[str, int] | None = None
+    styles_part = "xl/styles.xml"
+    for table in schema.RECORD_TABLES:
+        part = parts[table.sheet]
+        xml = out.get(part) or pkg.read(part)
+        origin = data.origin(table)
+        lost = sheetguard.missing_rules(xml, table, origin)
+        if not lost:
+            continue
+        if dxf_ids is None:
+            out[styles_part], dxf_ids = sheetguard.rag_dxf_ids(out.get(styles_part) or pkg.read(styles_part))
+        out[part] = sheetguard.ensure_sheet_rules(xml, table, origin, len(data.records(table)), dxf_ids)
+        restored += [f"{table.sheet}: {c.header} dropdown{' and RAG colours' if c.choices == 'RAG' else ''}"
+                     for c in lost]
+    return restored
+
+
 def plan_parts(pkg: ox.Package, data: BoardData, findings: Sequence[Finding], stamp: str) -> dict[str, bytes]:
     """The new bytes of every part refresh rewrites; nothing else in the package changes."""
     parts = pkg.sheet_parts()
@@ -139,6 +161,7 @@ def refresh(path: Path, now: dt.datetime | None = None, keep_backups: int = 5) -
     stamp = stamp_text(findings, now)
     pkg = ox.Package.open(path)
     replacements = plan_parts(pkg, data, findings, stamp)
+    restored = restore_rules(pkg, data, replacements)
     backup = atomic_write(path, lambda tmp: ox.write_package(path, tmp, replacements), keep_backups=keep_backups)
-    written = sum(1 for _ in replacements)
-    return RefreshResult(path=path, findings=findings, backup=backup, stamp=stamp, cells_written=written)
+    return RefreshResult(path=path, findings=findings, backup=backup, stamp=stamp,
+                         parts_written=len(replacements), restored=restored)

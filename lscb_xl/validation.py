@@ -113,27 +113,42 @@ def _check_value(
     if col.type == "int":
         whole = as_whole(value)
         if whole is None:
-            yield Finding(sheet, cell, "error", "whole-number", f"{col.header} must be a whole number; found {_show(value)}.")
+            yield Finding(
+                sheet, cell, "error", "whole-number", f"{col.header} must be a whole number; found {_show(value)}."
+            )
         elif col.minimum is not None and whole < col.minimum:
             yield Finding(
                 sheet, cell, "error", "negative", f"{col.header} cannot be less than {col.minimum:g}; found {whole}."
             )
         elif isinstance(value, str):
-            yield Finding(sheet, cell, "warning", "number-as-text", f"{col.header} {value!r} is stored as text; retype it as a number.")
+            yield Finding(
+                sheet,
+                cell,
+                "warning",
+                "number-as-text",
+                f"{col.header} {value!r} is stored as text; retype it as a number.",
+            )
     elif col.type == "money":
         amount = as_money(value)
         if amount is None:
-            yield Finding(sheet, cell, "error", "money", f"{col.header} must be an amount in pounds; found {_show(value)}.")
+            yield Finding(
+                sheet, cell, "error", "money", f"{col.header} must be an amount in pounds; found {_show(value)}."
+            )
         elif amount < 0 and table is not schema.PUBLISHED_TABLE:
             yield Finding(sheet, cell, "error", "negative", f"{col.header} cannot be negative; found £{amount:,.2f}.")
     elif col.type == "date":
         if as_date(value) is None:
             read = dates.parse_uk_date(value)
             if read is None:
-                yield Finding(sheet, cell, "error", "date", f"{col.header} {_show(value)} is not a date (use dd/mm/yyyy).")
+                yield Finding(
+                    sheet, cell, "error", "date", f"{col.header} {_show(value)} is not a date (use dd/mm/yyyy)."
+                )
             else:
                 yield Finding(
-                    sheet, cell, "warning", "date-as-text",
+                    sheet,
+                    cell,
+                    "warning",
+                    "date-as-text",
                     f"{col.header} {_show(value)} is text; read day-first as {read:%d %B %Y}. Retype it as a date.",
                 )
     elif col.type == "choice":
@@ -142,7 +157,9 @@ def _check_value(
         if text not in allowed:
             hint = next((a for a in allowed if a.casefold() == text.casefold()), None)
             extra = f" Did you mean {hint!r}?" if hint else f" Allowed: {', '.join(allowed)}."
-            yield Finding(sheet, cell, "error", "allowed-value", f"{col.header} {text!r} is not in the list.{extra}"[:500])
+            yield Finding(
+                sheet, cell, "error", "allowed-value", f"{col.header} {text!r} is not in the list.{extra}"[:500]
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,7 +177,10 @@ def check_duplicates(data: BoardData, table: schema.Table) -> Iterator[Finding]:
         if key in seen:
             first = data.cell(table, seen[key], table.key[0])
             yield Finding(
-                table.sheet, data.cell(table, i, table.key[0]), "warning", "duplicate",
+                table.sheet,
+                data.cell(table, i, table.key[0]),
+                "warning",
+                "duplicate",
                 f"This row repeats the record at {first} ({', '.join(table.column(k).header for k in table.key)}).",
             )
         else:
@@ -178,7 +198,10 @@ def check_period(data: BoardData) -> Iterator[Finding]:
             when = as_date(rec.get("date")) or dates.parse_uk_date(rec.get("date"))
             if when and not dates.in_period(when, start, end):
                 yield Finding(
-                    table.sheet, data.cell(table, i, "date"), "warning", "outside-period",
+                    table.sheet,
+                    data.cell(table, i, "date"),
+                    "warning",
+                    "outside-period",
                     f"{when:%d/%m/%Y} is outside the reporting period {start:%d/%m/%Y} – {end:%d/%m/%Y}.",
                 )
 
@@ -195,7 +218,10 @@ def check_sectors(data: BoardData) -> Iterator[Finding]:
         if recorded == "No":
             if filled:
                 yield Finding(
-                    table.sheet, data.cell(table, i, "sectors_recorded"), "warning", "sectors-not-recorded",
+                    table.sheet,
+                    data.cell(table, i, "sectors_recorded"),
+                    "warning",
+                    "sectors-not-recorded",
                     "Sectors recorded is No but some sector cells have numbers; set it to Yes or clear them.",
                 )
             continue
@@ -203,7 +229,10 @@ def check_sectors(data: BoardData) -> Iterator[Finding]:
             continue
         if not filled:
             yield Finding(
-                table.sheet, data.cell(table, i, keys[0]), "error", "sector-sum",
+                table.sheet,
+                data.cell(table, i, keys[0]),
+                "error",
+                "sector-sum",
                 "Sectors recorded is Yes but every sector cell is empty.",
             )
             continue
@@ -213,7 +242,10 @@ def check_sectors(data: BoardData) -> Iterator[Finding]:
         got = sum(c for c in counts if c is not None)
         if got != total:
             yield Finding(
-                table.sheet, data.cell(table, i, "total"), "error", "sector-sum",
+                table.sheet,
+                data.cell(table, i, "total"),
+                "error",
+                "sector-sum",
                 f"The sector breakdown adds up to {got} but Total attended is {total} "
                 f"({'over' if got > total else 'short'} by {abs(got - total)}).",
             )
@@ -231,8 +263,10 @@ def check_published(data: BoardData) -> Iterator[Finding]:
     largest-remainder value, the method that makes a column add to 100.
     """
     table = schema.PUBLISHED_TABLE
-    lr = {schema.sector_key(r["sector"]).removeprefix("sec_"): r["percent"]
-          for r in figures.sector_table(data.records(schema.TRAINING))}
+    lr = {
+        schema.sector_key(r["sector"]).removeprefix("sec_"): r["percent"]
+        for r in figures.sector_table(data.records(schema.TRAINING))
+    }
     share_total = 0.0
     share_rows: list[int] = []
     for i, rec in enumerate(data.records(table)):
@@ -240,8 +274,13 @@ def check_published(data: BoardData) -> Iterator[Finding]:
         cell = data.cell(table, i, "published")
         fig = figures.FIGURE_BY_ID.get(fid)
         if fig is None:
-            yield Finding(table.sheet, data.cell(table, i, "figure_id"), "warning", "published-unknown",
-                          f"lscb-xl does not know how to compute figure {fid!r}; it is not checked.")
+            yield Finding(
+                table.sheet,
+                data.cell(table, i, "figure_id"),
+                "warning",
+                "published-unknown",
+                f"lscb-xl does not know how to compute figure {fid!r}; it is not checked.",
+            )
             continue
         published = as_money(rec.get("published"))
         if published is None:
@@ -254,9 +293,14 @@ def check_published(data: BoardData) -> Iterator[Finding]:
             share_total += published
             share_rows.append(i)
         if computed is None:
-            yield Finding(table.sheet, cell, "error", "published-mismatch",
-                          f"{label}: published {_show_figure(published, unit, rec)} but the records give no "
-                          f"figure to compare (nothing to divide by on {area}).")
+            yield Finding(
+                table.sheet,
+                cell,
+                "error",
+                "published-mismatch",
+                f"{label}: published {_show_figure(published, unit, rec)} but the records give no "
+                f"figure to compare (nothing to divide by on {area}).",
+            )
             continue
         if unit == "percent":
             decimals = as_whole(rec.get("decimals")) or 0
@@ -268,7 +312,10 @@ def check_published(data: BoardData) -> Iterator[Finding]:
             if not ok:
                 also = f"; largest remainder gives {lr_value}%" if lr_value is not None else ""
                 yield Finding(
-                    table.sheet, cell, "error", "published-mismatch",
+                    table.sheet,
+                    cell,
+                    "error",
+                    "published-mismatch",
                     f"{label}: published {_show_figure(published, unit, rec)} but the {area} records give "
                     f"{_percent_text(computed, decimals)} (rounds to {half_up:g}%{also}).",
                 )
@@ -276,13 +323,19 @@ def check_published(data: BoardData) -> Iterator[Finding]:
             money = unit == "money"
             got = f"£{computed:,.2f}" if money else f"{computed:,.0f}"
             yield Finding(
-                table.sheet, cell, "error", "published-mismatch",
+                table.sheet,
+                cell,
+                "error",
+                "published-mismatch",
                 f"{label}: published {_show_figure(published, unit, rec)} but the {area} records give {got} "
                 f"(difference {'£' if money else ''}{published - computed:+,.{2 if money else 0}f}).",
             )
     if share_rows and not math.isclose(share_total, 1.0, abs_tol=1e-6):
         yield Finding(
-            table.sheet, data.cell(table, share_rows[0], "published"), "error", "percent-sum",
+            table.sheet,
+            data.cell(table, share_rows[0], "published"),
+            "error",
+            "percent-sum",
             f"The published sector percentages add up to {share_total * 100:g}%, not 100%. lscb-xl rounds "
             "sector shares by the largest-remainder method so they always add to 100.",
         )
@@ -310,7 +363,10 @@ def check_finance(data: BoardData) -> Iterator[Finding]:
     if carry is not None and carry < 0:
         row, col = data.origin(table)
         yield Finding(
-            table.sheet, a1(row + 5, col + len(table.columns) + 1), "warning", "finance-overspend",
+            table.sheet,
+            a1(row + 5, col + len(table.columns) + 1),
+            "warning",
+            "finance-overspend",
             f"Expenditure is more than income: carry forward is £{carry:,.2f}.",
         )
 
@@ -327,7 +383,10 @@ def check_early_help(data: BoardData) -> Iterator[Finding]:
             continue
         idx = next(i for i, r in enumerate(recs) if str(r.get("measure")).strip() == "Cluster")
         yield Finding(
-            table.sheet, data.cell(table, idx, key), "warning", "quarter-mismatch",
+            table.sheet,
+            data.cell(table, idx, key),
+            "warning",
+            "quarter-mismatch",
             f"{q}: cases presented by cluster add up to {by_cluster:.0f} but the de-escalation table "
             f"(Yes + No) adds up to {by_deesc:.0f}; both count the quarter's cases.",
         )
@@ -377,13 +436,21 @@ def check_leads(data: BoardData) -> Iterator[Finding]:
         text = rec.get("lead")
         if _blank(text):
             if not _blank(rec.get("action")):
-                yield Finding(table.sheet, data.cell(table, i, "lead"), "warning", "lead-missing",
-                              "This action has no lead person.")
+                yield Finding(
+                    table.sheet,
+                    data.cell(table, i, "lead"),
+                    "warning",
+                    "lead-missing",
+                    "This action has no lead person.",
+                )
             continue
         _good, bad = lead_tokens(str(text), known)
         if bad:
             yield Finding(
-                table.sheet, data.cell(table, i, "lead"), "warning", "lead-unknown",
+                table.sheet,
+                data.cell(table, i, "lead"),
+                "warning",
+                "lead-unknown",
                 f"Lead {', '.join(repr(b) for b in bad)} is not in the LeadPersons list on Lookups "
                 f"(cell reads {str(text)!r}). Add it there or correct the initials.",
             )
@@ -397,11 +464,17 @@ def check_actions(data: BoardData) -> Iterator[Finding]:
         rag = str(rec.get("rag") or "").strip()
         has_action = not _blank(rec.get("action"))
         if has_action and not rag:
-            yield Finding(table.sheet, data.cell(table, i, "rag"), "error", "rag-missing",
-                          "This action has no RAG rating.")
+            yield Finding(
+                table.sheet, data.cell(table, i, "rag"), "error", "rag-missing", "This action has no RAG rating."
+            )
         if not has_action and not rag:
-            yield Finding(table.sheet, data.cell(table, i, "action"), "warning", "no-action",
-                          "This agency row has neither an action nor a rating.")
+            yield Finding(
+                table.sheet,
+                data.cell(table, i, "action"),
+                "warning",
+                "no-action",
+                "This agency row has neither an action nor a rating.",
+            )
             continue
         text = rec.get("target")
         target = dates.parse_target(None if _blank(text) else str(text), as_at)
@@ -411,18 +484,25 @@ def check_actions(data: BoardData) -> Iterator[Finding]:
             severity: Severity = "error" if rule == "target-year" else "warning"
             yield Finding(table.sheet, cell, severity, rule, f"Target {str(text)[:80]!r}: {target.note}.")
         if rag == "G" and _blank(text):
-            yield Finding(table.sheet, cell, "warning", "stale-green",
-                          "Rated Green with no target date or evidence recorded.")
+            yield Finding(
+                table.sheet, cell, "warning", "stale-green", "Rated Green with no target date or evidence recorded."
+            )
         if as_at and rag != "B" and dates.is_overdue(target, as_at):
             assert target.end is not None
             yield Finding(
-                table.sheet, data.cell(table, i, "rag"), "warning", "overdue",
+                table.sheet,
+                data.cell(table, i, "rag"),
+                "warning",
+                "overdue",
                 f"Target {target.end:%d/%m/%Y} has passed at the as-at date {as_at:%d/%m/%Y} and the action is "
                 f"not rated complete (B).",
             )
             if rag == "G":
                 yield Finding(
-                    table.sheet, data.cell(table, i, "rag"), "warning", "stale-green",
+                    table.sheet,
+                    data.cell(table, i, "rag"),
+                    "warning",
+                    "stale-green",
                     f"Rated Green but overdue since {target.end:%d/%m/%Y}: re-rate it or record new evidence.",
                 )
 
@@ -433,8 +513,13 @@ def check_refs(data: BoardData) -> Iterator[Finding]:
     for i, rec in enumerate(data.records(table)):
         ref = str(rec.get("ref") or "").strip()
         if ref and ref in seen:
-            yield Finding(table.sheet, data.cell(table, i, "ref"), "error", "duplicate-ref",
-                          f"Ref {ref!r} is already used at {data.cell(table, seen[ref], 'ref')}; refs must be unique.")
+            yield Finding(
+                table.sheet,
+                data.cell(table, i, "ref"),
+                "error",
+                "duplicate-ref",
+                f"Ref {ref!r} is already used at {data.cell(table, seen[ref], 'ref')}; refs must be unique.",
+            )
         seen.setdefault(ref, i)
 
 

@@ -158,3 +158,20 @@ def test_validate_json_keys(tmp_path: Path) -> None:
     assert res.exit_code == 1
     items = json.loads(res.stdout)
     assert items and all(set(i) == {"sheet", "cell", "severity", "rule", "message"} for i in items)
+
+
+def test_refresh_restores_lost_dropdowns_and_rag_colours(tmp_path: Path) -> None:
+    path = build_workbook(tmp_path / "m.xlsx", BoardData.from_seed())
+    wb = openpyxl.load_workbook(path)
+    ap = wb[schema.ACTION_PLAN.sheet]
+    ap.data_validations.dataValidation = []  # as if staff pasted over the column
+    ap.conditional_formatting = openpyxl.formatting.formatting.ConditionalFormattingList()
+    wb.save(path)
+    result = refresh(path)
+    assert any("RAG" in r for r in result.restored) and any("Agency" in r for r in result.restored)
+    ap = openpyxl.load_workbook(path)[schema.ACTION_PLAN.sheet]
+    lists = {dv.formula1 for dv in ap.data_validations.dataValidation}
+    assert {"list_RAG", "list_Agencies"} <= lists
+    rules = [r for cf in ap.conditional_formatting for r in cf.rules]
+    assert sorted(r.formula[0] for r in rules) == sorted(f'"{c}"' for c in schema.RAG_CODES)
+    assert refresh(path).restored == []  # nothing more to restore; the sheet is left alone

@@ -40,7 +40,7 @@ def _formula_cells(path: Path) -> list[tuple[str, str, str]]:
 def _close(a: object, b: object) -> bool:
     if isinstance(a, int | float) and isinstance(b, int | float):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-    return (a in (None, "")) and (b in (None, "")) or a == b
+    return ((a in (None, "")) and (b in (None, ""))) or a == b
 
 
 def test_every_formula_agrees_with_python(seeded: Path, lo_seeded: Path) -> None:
