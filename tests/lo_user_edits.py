@@ -8,14 +8,18 @@ chart of them, an image on Notes, a comment on Home and one on Training, and sav
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import uno  # type: ignore[import-not-found]
-from com.sun.star.awt import Point, Size  # type: ignore[import-not-found]
-from com.sun.star.awt import Rectangle  # type: ignore[import-not-found]
+from com.sun.star.awt import (  # type: ignore[import-not-found]
+    Point,
+    Rectangle,  # type: ignore[import-not-found]
+    Size,
+)
 from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
 from com.sun.star.table import CellAddress, CellRangeAddress  # type: ignore[import-not-found]
 
@@ -77,10 +81,8 @@ def main() -> None:
         doc.storeToURL(dst.as_uri(), (prop("FilterName", "Calc MS Excel 2007 XML"),))
         doc.close(True)
     finally:
-        try:
+        with contextlib.suppress(Exception):  # soffice may already be gone
             desktop.terminate()
-        except Exception:
-            pass
         proc.wait(timeout=60)
 
 
