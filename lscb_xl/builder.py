@@ -10,6 +10,7 @@ LibreOffice, in a previewer that never recalculates, and in Python.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,18 @@ def _rag_formats(ws: Worksheet, first: int, last: int, col: int, styles: Styles)
         })
 
 
+def row_height(table: schema.Table, rec: dict[str, Any]) -> float:
+    """A row height that shows all wrapped text: applications other than Excel do not autofit
+    rows on opening, so the height is estimated from the longest text per column width."""
+    lines = 1
+    for col in table.columns:
+        value = rec.get(col.key)
+        if col.type == "text" and isinstance(value, str) and value:
+            per_line = max(col.width * 1.15, 1)
+            lines = max(lines, sum(math.ceil(max(len(part), 1) / per_line) for part in value.split("\n")))
+    return min(13.0 * lines + 2, 409)
+
+
 def write_table(ws: Worksheet, table: schema.Table, rows: Sequence[dict[str, Any]], styles: Styles,
                 computed: dict[str, list[Any]] | None = None) -> None:
     """An Excel table with typed cells, dropdowns, number rules and RAG colours.
@@ -185,6 +198,7 @@ def write_table(ws: Worksheet, table: schema.Table, rows: Sequence[dict[str, Any
         for j, col in enumerate(table.columns):
             if col.formula is None:
                 write_value(ws, r0 + 1 + i, c0 + j, col, rec.get(col.key), styles)
+        ws.set_row(r0 + 1 + i, row_height(table, rec))
     if not rows:
         for j, col in enumerate(table.columns):
             if col.formula is None:
@@ -211,8 +225,8 @@ def _write_home(wb: Workbook, ws: Worksheet, data: BoardData, styles: Styles) ->
     _sheet_heading(ws, styles, f"{data.settings.get('BoardName') or 'Safeguarding children board'}: master workbook",
                    "Yellow cells are yours to edit. Grey cells are worked out by the workbook.")
     ws.set_column(0, 0, 30)
-    ws.set_column(1, 1, 22)
-    ws.set_column(2, 2, 70)
+    ws.set_column(1, 1, 44)
+    ws.set_column(2, 2, 60)
     ws.write_string(3, 0, "Settings", styles.label)
     for i, (name, label, kind) in enumerate(schema.SETTINGS):
         row = 4 + i
@@ -268,6 +282,7 @@ def _write_sector_summary(ws: Worksheet, data: BoardData, styles: Styles, wb: Wo
     ws.write_string(3, 3, "Rounded % (adds to 100)", styles.header)
     ws.set_column(0, 0, 34)
     ws.set_column(1, 3, 16)
+    ws.set_row(3, 30)
     first, last = 4, 4 + len(schema.SECTORS) - 1
     for i, row in enumerate(table):
         r = first + i
