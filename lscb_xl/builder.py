@@ -61,6 +61,8 @@ class Styles:
             for code, _w, _m, fill, font in schema.RAG_RATINGS
         }
         # Conditional-format (dxf) formats: fill and font only.
+        self.flag_error = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
+        self.flag_warning = wb.add_format({"bg_color": "#FFEB9C", "font_color": "#5C4400"})
         self.rag_dxf = {code: wb.add_format({"bg_color": fill, "font_color": font, "bold": True})
                         for code, _w, _m, fill, font in schema.RAG_RATINGS}
         self.input_setting = wb.add_format({**base, "locked": False, "bg_color": "#FFF2CC", "border": 1})
@@ -212,8 +214,26 @@ def write_table(ws: Worksheet, table: schema.Table, rows: Sequence[dict[str, Any
             _number_rule(ws, r0 + 1, spare, c0 + j, col)
         if col.choices == "RAG":
             _rag_formats(ws, r0 + 1, spare, c0 + j, styles)
+    if table is not schema.PUBLISHED_TABLE:
+        _finding_flags(ws, table, r0 + 1, c0, spare, styles)
     ws.freeze_panes(r0 + 1, 0)
     _print_setup(ws, r0)
+
+
+def _finding_flags(ws: Worksheet, table: schema.Table, first: int, c0: int, last: int, styles: Styles) -> None:
+    """Light up cells named on the Validation sheet (errors pink, warnings yellow).
+
+    A live rule rather than fills: it follows the Validation sheet whoever rewrote it (the CLI,
+    the ribbon, the server), clears itself when the problem is fixed, and costs Excel no
+    per-cell writes.
+    """
+    v = quote_sheet(schema.VALIDATION)
+    sheet = table.sheet.replace('"', '""')
+    for severity, fmt in (("error", styles.flag_error), ("warning", styles.flag_warning)):
+        criteria = (f'=COUNTIFS({v}!$A:$A,"{severity}",{v}!$B:$B,"{sheet}",'
+                    f"{v}!$C:$C,ADDRESS(ROW(),COLUMN(),4))>0")
+        ws.conditional_format(first, c0, last, c0 + len(table.columns) - 1,
+                              {"type": "formula", "criteria": criteria, "format": fmt})
 
 
 # --------------------------------------------------------------------------------------------
