@@ -20,12 +20,12 @@ from pathlib import Path
 import xlwings as xw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_refresh import large_board  # noqa: E402
+from bench_refresh import large_board
 
-from lscb_xl import ribbon  # noqa: E402
-from lscb_xl.builder import build_workbook  # noqa: E402
-from lscb_xl.model import BoardData  # noqa: E402
-from lscb_xl.payload import payload_from_file  # noqa: E402
+from lscb_xl import ribbon
+from lscb_xl.builder import build_workbook
+from lscb_xl.model import BoardData
+from lscb_xl.payload import payload_from_file
 
 COMMANDS = ("validate", "refresh", "rag")
 TARGET_REFRESH = 25
