@@ -18,8 +18,8 @@ import typer
 
 from lscb_xl import __version__
 from lscb_xl.builder import build_workbook
+from lscb_xl.errors import UnusableWorkbook
 from lscb_xl.model import BoardData
-from lscb_xl.reader import UnusableWorkbook
 from lscb_xl.safesave import RefusedError
 from lscb_xl.validation import Finding, counts
 
@@ -146,6 +146,9 @@ def demo(
 def version() -> None:
     """Print the lscb-xl version."""
     typer.echo(__version__)
+
+
+from lscb_xl import cli_reports  # noqa: E402,F401  (registers summary and email)
 
 
 def main() -> None:

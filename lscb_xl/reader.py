@@ -17,13 +17,10 @@ from typing import Any
 import python_calamine as pc
 
 from lscb_xl import schema
+from lscb_xl.errors import UnusableWorkbook
 from lscb_xl.model import BoardData, a1
 from lscb_xl.ooxml import Package
 from lscb_xl.validation import Finding
-
-
-class UnusableWorkbook(Exception):
-    """The file cannot be read as a master workbook; the message says why, in one line."""
 
 
 def _normalise_header(text: Any) -> str:

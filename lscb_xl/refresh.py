@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lscb_xl import __version__, figures, schema, sheetguard
+from lscb_xl import figures, schema, sheetguard
 from lscb_xl import ooxml as ox
 from lscb_xl.builder import VALIDATION_FIRST_ROW, cell_of_setting
 from lscb_xl.model import BoardData, a1, quote_sheet
 from lscb_xl.reader import read_workbook
 from lscb_xl.safesave import atomic_write
-from lscb_xl.validation import Finding, counts, validate
+from lscb_xl.validation import Finding, stamp_text, validate
 
 
 @dataclass
@@ -97,12 +97,6 @@ def validation_rows(findings: Sequence[Finding]) -> tuple[list[list[Any]], list[
         rows.append([f.severity, f.sheet, f.cell, f.rule, f.message])
         links.append((f"C{r}", f"{quote_sheet(f.sheet)}!{f.cell}", f.cell))
     return rows, links
-
-
-def stamp_text(findings: Sequence[Finding], now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now()
-    c = counts(findings)
-    return (f"{now:%d/%m/%Y %H:%M} by lscb-xl {__version__}: {c['error']} error(s), {c['warning']} warning(s)")
 
 
 def restore_rules(pkg: ox.Package, data: BoardData, out: dict[str, bytes]) -> list[str]:

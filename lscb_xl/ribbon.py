@@ -22,10 +22,9 @@ import xlwings as xw
 
 from lscb_xl import figures, schema
 from lscb_xl.builder import RISKY_LEADS, VALIDATION_FIRST_ROW, VALIDATION_HEADERS
+from lscb_xl.errors import UnusableWorkbook
 from lscb_xl.model import BoardData, quote_sheet
-from lscb_xl.reader import UnusableWorkbook
-from lscb_xl.refresh import stamp_text
-from lscb_xl.validation import Finding, validate
+from lscb_xl.validation import Finding, stamp_text, validate
 
 Command = Callable[[xw.Book], Any]
 

@@ -575,3 +575,12 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
     for f in findings:
         out[f.severity] += 1
     return out
+
+
+def stamp_text(findings: Iterable[Finding], now: dt.datetime | None = None) -> str:
+    """The "last refreshed" line for the Home sheet: when, by which version, with what result."""
+    from lscb_xl import __version__
+
+    now = now or dt.datetime.now()
+    c = counts(findings)
+    return f"{now:%d/%m/%Y %H:%M} by lscb-xl {__version__}: {c['error']} error(s), {c['warning']} warning(s)"
