@@ -142,6 +142,48 @@ def demo(
     typer.echo(f"Open {path} in Excel or LibreOffice; the Validation sheet links each finding to its cell.")
 
 
+lite_app = typer.Typer(help="xlwings Lite (Python inside Excel): export the scripts.", no_args_is_help=True)
+app.add_typer(lite_app, name="lite")
+
+
+@lite_app.command("export")
+def lite_export(
+    out: Annotated[Path, typer.Argument(help="Folder for main.py, requirements.txt and the wheel.")],
+    wheel_url: Annotated[str | None, typer.Option(help="HTTPS address where you will host the wheel.")] = None,
+) -> None:
+    """Write the main.py and requirements.txt you paste into xlwings Lite."""
+    from lscb_xl.lite import export
+
+    with user_errors():
+        files = export(out, wheel_url)
+    for kind, path in files.items():
+        typer.echo(f"{kind}: {path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    public_url: Annotated[str | None, typer.Option(help="The HTTPS address Excel reaches the server at.")] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (Office add-ins need HTTPS).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key.")] = None,
+) -> None:
+    """Serve the Office.js add-in (manifest.xml, function file, command endpoints)."""
+    import uvicorn
+
+    from lscb_xl.server import ServerSettings, create_app
+
+    with user_errors():
+        settings = ServerSettings.from_env(public_url)
+        if (ssl_certfile is None) != (ssl_keyfile is None):
+            raise UnusableWorkbook("Pass both --ssl-certfile and --ssl-keyfile, or neither.")
+    typer.echo(f"lscb-xl serving on {'https' if ssl_certfile else 'http'}://{host}:{port}; "
+               f"manifest at {settings.public_url}/manifest.xml")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
+
+
 @app.command()
 def version() -> None:
     """Print the lscb-xl version."""
