@@ -252,8 +252,9 @@ def _write_home(wb: Workbook, ws: Worksheet, data: BoardData, styles: Styles) ->
         row = 4 + i
         ws.write_string(row, 0, label, styles.label)
         value = data.settings.get(name)
-        if name == "LastRefreshed":
-            ws.write_string(row, 1, str(value or "never"), styles.calc_text)
+        if name in ("LastRefreshed", "SnapshotChanges"):
+            empty = "never" if name == "LastRefreshed" else "no snapshot taken yet"
+            ws.write_string(row, 1, str(value or empty), styles.calc_text)
         elif kind == "date" and isinstance(value, dt.date):
             ws.write_datetime(row, 1, dt.datetime.combine(value, dt.time()), styles.input_setting_date)
         elif kind == "date":
@@ -463,10 +464,12 @@ def build_workbook(path: Path, data: BoardData) -> Path:
         schema.FINANCE.sheet: "Income and expenditure lines. Totals and carry forward are worked out on the right.",
         schema.EARLY_HELP.sheet: "Early help (CAF) counts by quarter. Leave a quarter empty when not recorded.",
         schema.AUDITS.sheet: "The audit group's schedule. Findings hold case detail and never leave in summaries.",
+        schema.HISTORY_SHEET: "Written by lscb-xl snapshot: one row per action per snapshot. Do not edit.",
+        schema.AUDIT_SHEET: "Written by lscb-xl returns merge: every change from a partner return.",
         schema.PUBLISHED: "Figures as printed in the report (yellow) beside the same figures worked out "
                           "from the records (grey).",
     }
-    for table in (*schema.RECORD_TABLES, schema.PUBLISHED_TABLE):
+    for table in (*schema.RECORD_TABLES, schema.PUBLISHED_TABLE, schema.HISTORY, schema.AUDIT_TRAIL):
         ws = sheets[table.sheet]
         _sheet_heading(ws, styles, table.sheet if table.sheet != schema.PUBLISHED else "Published figures",
                        helps[table.sheet])

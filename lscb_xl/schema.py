@@ -250,6 +250,42 @@ AUDITS = Table(
 
 RECORD_TABLES: tuple[Table, ...] = (ACTION_PLAN, TRAINING, FINANCE, EARLY_HELP, AUDITS)
 
+HISTORY = Table(
+    name="History",
+    sheet="History",
+    seed="history.csv",
+    key=("snapshot", "ref"),
+    protected=True,
+    description="Append-only: each snapshot records every action's rating, target and deadline as at a date.",
+    columns=(
+        Column("snapshot", "Snapshot as at", "date", required=True, width=12),
+        _text("taken", "Taken", 18, required=True),
+        _text("ref", "Ref", 9, required=True),
+        _text("agency", "Agency", 24),
+        _text("lead", "Lead person", 16),
+        _text("rag", "RAG", 7),
+        _text("target", "Target date / evidence", 40),
+        Column("deadline", "Deadline read", "date", width=12),
+        _text("overdue", "Overdue", 9),
+    ),
+)
+
+AUDIT_TRAIL = Table(
+    name="AuditTrail",
+    sheet="Audit trail",
+    seed="audit_trail.csv",
+    protected=True,
+    description="Every change merged from a partner return: who, which return, when, old and new value.",
+    columns=(
+        _text("when", "When", 18, required=True),
+        _text("source", "From (return file / agency)", 36, required=True),
+        _text("ref", "Ref", 9, required=True),
+        _text("field", "Field", 22, required=True),
+        _text("old", "Old value", 40),
+        _text("new", "New value", 40),
+    ),
+)
+
 # Lookup tables all live on the Lookups sheet, side by side, header on row 4.
 LOOKUP_SHEET = "Lookups"
 
@@ -274,7 +310,11 @@ LOOKUPS: tuple[Lookup, ...] = (
     Lookup("Agencies", (_text("agency", "Agency", 44), _text("board_member", "Board member", 12)), seed="agencies.csv"),
     Lookup(
         "LeadPersons",
-        (_text("initials", "Lead (initials or group)", 22), _text("note", "Note", 30)),
+        (
+            _text("initials", "Lead (initials or group)", 22),
+            _text("note", "Note", 30),
+            _text("email", "Email (for reminders)", 30),
+        ),
         seed="lead_persons.csv",
     ),
     Lookup("Sectors", (_text("sector", "Sector", 32),), fixed=SECTORS),
@@ -297,6 +337,8 @@ HOME = "Home"
 SECTOR_SUMMARY = "Sector summary"
 PUBLISHED = "Published"
 VALIDATION = "Validation"
+HISTORY_SHEET = "History"
+AUDIT_SHEET = "Audit trail"
 
 #: Sheet order in the workbook.
 SHEETS: tuple[str, ...] = (
@@ -309,6 +351,8 @@ SHEETS: tuple[str, ...] = (
     AUDITS.sheet,
     PUBLISHED,
     LOOKUP_SHEET,
+    HISTORY_SHEET,
+    AUDIT_SHEET,
     VALIDATION,
 )
 #: Sheets whose content the engine rewrites; everything else in a workbook belongs to the user.
@@ -321,6 +365,7 @@ SETTINGS: tuple[tuple[str, str, ColType], ...] = (
     ("PeriodEnd", "Reporting period ends", "date"),
     ("AsAt", "Action plan reported as at", "date"),
     ("LastRefreshed", "Last refreshed by lscb-xl", "text"),
+    ("SnapshotChanges", "Since the previous snapshot", "text"),
 )
 
 # Published figures register (sheet "Published"): one table, figures as printed in the report.
@@ -354,5 +399,5 @@ PUBLISHED_TABLE = Table(
 )
 UNITS = ("count", "money", "percent")
 
-ALL_TABLES: tuple[Table, ...] = (*RECORD_TABLES, PUBLISHED_TABLE)
+ALL_TABLES: tuple[Table, ...] = (*RECORD_TABLES, PUBLISHED_TABLE, HISTORY, AUDIT_TRAIL)
 TABLE_BY_NAME = {t.name: t for t in ALL_TABLES}
