@@ -190,7 +190,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
-from lscb_xl import cli_reports  # noqa: E402,F401  (registers summary and email)
+# Command groups in their own modules register themselves on ``app`` when imported.
+from lscb_xl import cli_meetings, cli_reports  # noqa: E402,F401  (snapshot, returns; summary, email)
 
 
 def main() -> None:

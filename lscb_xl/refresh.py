@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lscb_xl import figures, schema, sheetguard
+from lscb_xl import figures, history, schema, sheetguard
 from lscb_xl import ooxml as ox
 from lscb_xl.builder import VALIDATION_FIRST_ROW, cell_of_setting
 from lscb_xl.model import BoardData, a1, quote_sheet
@@ -128,7 +128,8 @@ def plan_parts(pkg: ox.Package, data: BoardData, findings: Sequence[Finding], st
         schema.FINANCE.sheet: finance_cells(data),
         schema.EARLY_HELP.sheet: early_help_cells(data),
         schema.PUBLISHED: published_cells(data),
-        schema.HOME: {cell_of_setting("LastRefreshed"): stamp},
+        schema.HOME: {cell_of_setting("LastRefreshed"): stamp,
+                      cell_of_setting("SnapshotChanges"): history.compare(data).line()},
     }
     out: dict[str, bytes] = {}
     for sheet, cells in edits.items():
