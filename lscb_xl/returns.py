@@ -81,7 +81,8 @@ def _ensure_key(path: Path) -> bytes:
     return key.encode()
 
 
-def _read_key(path: Path) -> bytes | None:
+def read_key(path: Path) -> bytes | None:
+    """The master's returns key (None before any return was made from it)."""
     value = ox.Package.open(path).custom_properties().get(KEY_PROPERTY)
     return value.encode() if value else None
 
@@ -268,7 +269,7 @@ def merge_returns(master: Path, returns: list[Path], now: dt.datetime | None = N
     """Apply the returns' changes to the master file, or nothing at all when anything is wrong."""
     master = Path(master)
     data, _ = read_workbook(master)
-    report = plan_merge(data, _read_key(master), returns)
+    report = plan_merge(data, read_key(master), returns)
     if report.ok and report.changes:
         _write_merge(master, data, report, now or dt.datetime.now())
     return report

@@ -239,6 +239,86 @@ def summary_book(book: xw.Book, out_dir: Path | None = None) -> dict[str, Any]:
     return write_summaries(data, findings, folder)
 
 
+def _append_rows(book: xw.Book, data: BoardData, table: schema.Table, new: list[dict[str, Any]]) -> None:
+    """New rows under a table: one write, dates as serial numbers with one format, one resize."""
+    from lscb_xl.tablewrite import cell_value
+
+    if not new:
+        return
+    row, col = data.origin(table)
+    existing = len(data.records(table))
+    first = row + 1 + existing
+    sheet = book.sheets[table.sheet]
+    sheet.range((first, col)).value = [[_safe_text(cell_value(c, r.get(c.key))) for c in table.columns] for r in new]
+    for j, c in enumerate(table.columns):
+        if c.type == "date":
+            sheet.range((first, col + j), (first + len(new) - 1, col + j)).number_format = "dd/mm/yyyy"
+    last = row + existing + len(new)
+    sheet.tables[table.name].resize(sheet.range((row, col), (last, col + len(table.columns) - 1)))
+
+
+def snapshot_book(book: xw.Book, as_at: dt.date | None = None, now: dt.datetime | None = None) -> Any:
+    """Snapshot: the action plan's ratings appended to History; Home says what changed."""
+    from lscb_xl.history import as_date, compare, snapshot_rows
+
+    data, _ = read_book(book)
+    as_at = as_at or as_date(data.settings.get("AsAt")) or dt.date.today()
+    history = data.records(schema.HISTORY)
+    if any(as_date(r.get("snapshot")) == as_at for r in history):
+        raise UnusableWorkbook(f"History already has a snapshot as at {as_at:%d/%m/%Y}.")
+    new = snapshot_rows(data, as_at, now or dt.datetime.now())
+    _append_rows(book, data, schema.HISTORY, new)
+    data.tables[schema.HISTORY.name] = [*history, *new]
+    changes = compare(data, as_at)
+    book.names["SnapshotChanges"].refers_to_range.value = changes.line()
+    return changes
+
+
+def _saved_path(book: xw.Book, path: Path | None = None) -> Path:
+    """The workbook's file on disk (desktop Excel), or ``path`` when the caller knows it."""
+    if path is not None:
+        return Path(path)
+    folder = _folder(book)
+    if folder is None:
+        raise UnusableWorkbook("Save the workbook on this computer first: returns are files beside it.")
+    return folder / Path(book.fullname).name
+
+
+def returns_make_book(book: xw.Book) -> list[Path]:
+    """Make returns: one workbook per agency in a "returns" folder beside the workbook."""
+    from lscb_xl.returns import make_returns
+
+    path = _saved_path(book)
+    files = make_returns(path, path.parent / "returns")
+    book.app.alert(f"{len(files)} return workbooks written to {path.parent / 'returns'}.", title="lscb-xl")
+    return files
+
+
+def returns_merge_book(book: xw.Book, returns: list[Path] | None = None, master: Path | None = None,
+                       now: dt.datetime | None = None) -> Any:
+    """Merge returns from the "returns" folder into the open workbook: all or nothing, audited."""
+    from lscb_xl.returns import audit_rows, changed_cells, describe, plan_merge, read_key
+
+    path = _saved_path(book, master)
+    data, _ = read_book(book)
+    files = returns if returns is not None else sorted((path.parent / "returns").glob("return-*.xlsx"))
+    report = plan_merge(data, read_key(path), files)
+    if report.ok and report.changes:
+        sheet = book.sheets[schema.ACTION_PLAN.sheet]
+        for address, value in changed_cells(data, report.changes).items():
+            sheet.range(address).value = _safe_text(value)
+        trail = audit_rows(data, report.changes, now or dt.datetime.now())
+        _append_rows(book, data, schema.AUDIT_TRAIL, trail[len(data.records(schema.AUDIT_TRAIL)):])
+        report.written = True
+    book.app.alert("\n".join(describe(report))[:1500], title="lscb-xl: merge returns")
+    return report
+
+
+def email_book(book: xw.Book, out_dir: Path | None = None) -> Any:
+    """Email draft: summary.eml (ready to edit and send in Outlook) beside the workbook."""
+    return summary_book(book, out_dir)["eml"]
+
+
 def help_book(book: xw.Book) -> None:
     book.app.alert("lscb-xl: Validate lists problems on the Validation sheet; Refresh re-checks and recalculates; "
                    "Summary writes a Word summary next to the workbook. See the README for help.", title="lscb-xl")
@@ -249,6 +329,10 @@ COMMANDS: dict[str, Command] = {
     "refresh": refresh_book,
     "rag": rag_book,
     "summary": summary_book,
+    "email": email_book,
+    "snapshot": snapshot_book,
+    "returns_make": returns_make_book,
+    "returns_merge": returns_merge_book,
     "help": help_book,
 }
 

@@ -27,8 +27,8 @@ def apply_actions(src: Path, dst: Path, actions: list[dict[str, Any]]) -> list[s
     wb = openpyxl.load_workbook(src)
     alerts: list[str] = []
     for act in actions:
-        ws = wb.worksheets[act["sheet_position"]]
-        r0, c0 = act["start_row"] + 1, act["start_column"] + 1
+        ws = wb.worksheets[act["sheet_position"] or 0]
+        r0, c0 = (act["start_row"] or 0) + 1, (act["start_column"] or 0) + 1
         func = act["func"]
         if func == "setValues":
             for i, row in enumerate(act["values"]):
@@ -42,6 +42,16 @@ def apply_actions(src: Path, dst: Path, actions: list[dict[str, Any]]) -> list[s
             for i in range(act["row_count"]):
                 for j in range(act["column_count"]):
                     ws.cell(row=r0 + i, column=c0 + j).value = None
+        elif func == "setNumberFormat":
+            for i in range(act["row_count"]):
+                for j in range(act["column_count"]):
+                    ws.cell(row=r0 + i, column=c0 + j).number_format = act["args"][0]
+        elif func == "resizeTable":
+            index, address = act["args"]
+            table = list(ws.tables.values())[index]
+            table.ref = address.replace("$", "")
+            if table.autoFilter is not None:
+                table.autoFilter.ref = table.ref
         elif func == "alert":
             alerts.append(str(act["args"][0]))
         else:

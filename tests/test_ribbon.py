@@ -112,3 +112,54 @@ def test_summary_next_to_workbook(seeded: Path, tmp_path: Path) -> None:
 def test_dispatch_unknown_tag(seeded: Path) -> None:
     with pytest.raises(ValueError, match="no command"):
         ribbon.dispatch("format-c-drive", xw.Book(json=payload_from_file(seeded)))
+
+
+def test_snapshot_button_appends_history(seeded: Path, tmp_path: Path) -> None:
+    import datetime as dt
+
+    book = xw.Book(json=payload_from_file(seeded))
+    changes = ribbon.snapshot_book(book, dt.date(2015, 2, 23))
+    actions = book.json()["actions"]
+    assert {a["func"] for a in actions} <= client_actions()
+    assert changes.since is None
+    apply_actions(seeded, tmp_path / "snap.xlsx", actions)
+    data, _ = check(tmp_path / "snap.xlsx")
+    rows = data.records(schema.HISTORY)
+    assert len(rows) == len(data.records(schema.ACTION_PLAN))
+    assert {r["snapshot"] for r in rows} == {dt.date(2015, 2, 23)}
+    # a second snapshot through the file route compares with the first
+    from lscb_xl.snapshot import take_snapshot
+
+    result = take_snapshot(tmp_path / "snap.xlsx", dt.date(2015, 5, 31))
+    assert result.changes.since == dt.date(2015, 2, 23)
+
+
+def test_merge_button_applies_returns_to_the_open_workbook(seeded: Path, tmp_path: Path) -> None:
+    from lscb_xl.returns import make_returns
+
+    master = tmp_path / "master.xlsx"
+    master.write_bytes(seeded.read_bytes())
+    files = {f.name: f for f in make_returns(master, tmp_path / "returns")}
+    ret = files["return-education.xlsx"]
+    wb = openpyxl.load_workbook(ret)
+    ws = wb["Return"]
+    row = next(c.row for c in ws["A"] if c.value == "1a-2")
+    ws[f"G{row}"] = "A"
+    ws[f"F{row}"] = "=SUM(1,2)"
+    ws[f"F{row}"].data_type = "s"
+    wb.save(ret)
+    book = xw.Book(json=payload_from_file(master))
+    report = ribbon.returns_merge_book(book, [ret], master=master)
+    assert report.ok and report.written
+    actions = book.json()["actions"]
+    assert {a["func"] for a in actions} <= client_actions()
+    alerts = apply_actions(master, tmp_path / "merged.xlsx", actions)
+    assert alerts and "CHANGED" in alerts[0]
+    out = openpyxl.load_workbook(tmp_path / "merged.xlsx")
+    ap = out[schema.ACTION_PLAN.sheet]
+    assert ap["H6"].value == "A"
+    assert ap["F6"].value == "=SUM(1,2)" and ap["F6"].data_type == "s"
+    data, _ = check(tmp_path / "merged.xlsx")
+    assert {(t["ref"], t["field"], t["new"]) for t in data.records(schema.AUDIT_TRAIL)} == {
+        ("1a-2", "RAG", "A"), ("1a-2", "Response", "=SUM(1,2)"),
+    }
