@@ -191,9 +191,24 @@ def action_plan_context(data: BoardData, as_at: dt.date | None) -> dict[str, Any
         "by_agency": _by_agency(data, records),
         "overdue": overdue,
         "stale_green": stale,
-        "changes": None,
-        "changes_note": NO_SNAPSHOT,
+        **changes_context(data, as_at),
     }
+
+
+def changes_context(data: BoardData, as_at: dt.date | None) -> dict[str, Any]:
+    """Rating changes since the previous snapshot, as short lines (None before any snapshot)."""
+    from lscb_xl.history import compare
+
+    changes = compare(data, as_at)
+    if changes.since is None:
+        return {"changes": None, "changes_note": NO_SNAPSHOT}
+    lines = [f"{c['ref']}: {c['old']} to {c['new']} (completed)" for c in changes.completed]
+    lines += [f"{c['ref']}: {c['old']} to {c['new']} (up)" for c in changes.moved_up]
+    lines += [f"{c['ref']}: {c['old']} to {c['new']} (down)" for c in changes.moved_down]
+    lines += [f"{c['ref']}: newly overdue" for c in changes.new_overdue]
+    lines += [f"{c['ref']}: overdue and unchanged for three snapshots" for c in changes.stuck]
+    lines += [f"{ref}: new action" for ref in changes.new_actions]
+    return {"changes": lines or [f"No changes since {changes.since:%d/%m/%Y}"], "changes_note": changes.line()}
 
 
 # --------------------------------------------------------------------------------------------

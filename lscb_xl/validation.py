@@ -328,7 +328,7 @@ def check_published(data: BoardData) -> Iterator[Finding]:
                 "error",
                 "published-mismatch",
                 f"{label}: published {_show_figure(published, unit, rec)} but the {area} records give {got} "
-                f"(difference {'£' if money else ''}{published - computed:+,.{2 if money else 0}f}).",
+                f"(difference {_signed(published - computed, money)}).",
             )
     if share_rows and not math.isclose(share_total, 1.0, abs_tol=1e-6):
         yield Finding(
@@ -339,6 +339,12 @@ def check_published(data: BoardData) -> Iterator[Finding]:
             f"The published sector percentages add up to {share_total * 100:g}%, not 100%. lscb-xl rounds "
             "sector shares by the largest-remainder method so they always add to 100.",
         )
+
+
+def _signed(value: float, money: bool) -> str:
+    """+£500.00 / -£500.00 / +3: the sign before the pound sign, as people write it."""
+    sign = "-" if value < 0 else "+"
+    return f"{sign}£{abs(value):,.2f}" if money else f"{sign}{abs(value):,.0f}"
 
 
 def _show_figure(value: float, unit: str, rec: Record) -> str:

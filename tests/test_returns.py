@@ -201,3 +201,17 @@ def test_snapshot_leaves_other_parts(master: Path, tmp_path: Path) -> None:
     a, b = zipfile.ZipFile(master), zipfile.ZipFile(copy)
     changed = {n for n in a.namelist() if a.read(n) != b.read(n)}
     assert changed == expected
+
+
+def test_summary_shows_changes_since_previous_snapshot(master: Path, tmp_path: Path) -> None:
+    from lscb_xl.summary import build_context
+    from lscb_xl.validation import validate
+
+    take_snapshot(master, dt.date(2014, 11, 30))
+    ret = {f.name: f for f in make_returns(master, tmp_path / "r")}["return-education.xlsx"]
+    edit(ret, {f"G{row_of(ret, '1a-2')}": "B"})
+    assert merge_returns(master, [ret]).written
+    data, _ = read_workbook(master)
+    context = build_context(data, validate(data))
+    assert context["actions"]["changes"] == ["1a-2: G to B (completed)"]
+    assert "Since 30/11/2014" in context["actions"]["changes_note"]
