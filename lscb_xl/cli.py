@@ -139,6 +139,17 @@ def demo(
     if errors:
         typer.echo("Other errors:")
         _print_findings(errors, limit=10)
+    from lscb_xl.reader import read_workbook
+    from lscb_xl.summary import ReportError, write_summaries
+
+    try:
+        data, _ = read_workbook(path)
+        written = write_summaries(data, findings, out)
+    except ReportError as exc:
+        typer.echo(f"lscb-xl: {exc}", err=True)
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    for kind, file in written.items():
+        typer.echo(f"Wrote {file} ({kind})")
     typer.echo(f"Open {path} in Excel or LibreOffice; the Validation sheet links each finding to its cell.")
 
 
@@ -191,6 +202,7 @@ def version() -> None:
 
 
 # Command groups in their own modules register themselves on ``app`` when imported.
+import lscb_xl.cli_year  # noqa: E402,F401  (registers remind and rollover)
 from lscb_xl import cli_meetings, cli_reports  # noqa: E402,F401  (snapshot, returns; summary, email)
 
 
