@@ -195,6 +195,36 @@ def serve(
                 ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
 
 
+addin_app = typer.Typer(no_args_is_help=True,
+                        help="The desktop Excel add-in: the LSCB ribbon tab (needs the xlwings add-in).")
+app.add_typer(addin_app, name="addin")
+
+
+@addin_app.command("build")
+def addin_build(out_dir: Annotated[Path, typer.Argument(help="Folder to write LSCB.xlam into.")]) -> None:
+    """Write LSCB.xlam (the LSCB ribbon tab and its one VBA module) into DIR."""
+    from lscb_xl.addin import build_addin
+
+    with user_errors():
+        path = build_addin(out_dir)
+    typer.echo(f"Wrote {path}")
+
+
+@addin_app.command("install")
+def addin_install(
+    target: Annotated[Path | None, typer.Option("--target", help="Install here instead of Excel's XLSTART.")] = None,
+    python: Annotated[str, typer.Option("--python", help="The Python the buttons run.")] = sys.executable,
+) -> None:
+    """Put LSCB.xlam in Excel's start-up folder, set up xlwings for it, and check the usual failures."""
+    from lscb_xl.addin import install_addin
+
+    with user_errors():
+        steps = install_addin(target, python=python)
+    for step in steps:
+        typer.echo(f"- {step}")
+    raise typer.Exit(EXIT_ERRORS if any(step.startswith("PROBLEM") for step in steps) else EXIT_OK)
+
+
 @app.command()
 def version() -> None:
     """Print the lscb-xl version."""
