@@ -87,8 +87,12 @@ def _read_table(
     rows = tbl.to_python()
     # A table with one blank row (as built empty) holds no records.
     records = []
+    # A row is a record when staff typed something in it: a calculated column (EarlyHelp's
+    # Total) shows 0 on a blank row, so it does not count.
+    computed = {c.key for c in table.columns if c.computed}
+    typed = [j for key, j in positions.items() if key not in computed]
     for row in rows:
-        if all(v in ("", None) for v in row):
+        if all(row[j] in ("", None) for j in typed if j < len(row)):
             continue
         records.append({key: (row[j] if j < len(row) and row[j] != "" else None) for key, j in positions.items()})
     return records, (header_row, first_col)

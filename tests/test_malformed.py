@@ -186,3 +186,11 @@ def test_formula_looking_text_stays_text(pristine: Path, tmp_path: Path) -> None
     messages = [c for row in wb[schema.VALIDATION].iter_rows(min_row=5) for c in row if c.value]
     assert any(risky in str(c.value) for c in messages)
     assert all(c.data_type != "f" for c in messages)
+
+
+def test_blank_workbook_reads_as_no_records(tmp_path: Path) -> None:
+    """A new year's blank workbook has no records (the calculated Total column's 0 is not a record)."""
+    path = tmp_path / "blank.xlsx"
+    assert run("new", str(path), "--blank").returncode == 0
+    res = run("validate", str(path), "--json")
+    assert res.returncode == 0, res.stdout
