@@ -381,12 +381,13 @@ def _write_published(ws: Worksheet, data: BoardData, styles: Styles) -> None:
     rows = data.records(table)
     write_table(ws, table, rows, styles)
     r0, c0 = table.anchor_row, table.anchor_col - 1
+    ev = figures.Evaluator(data.tables).prefetch(f.expr for f in figures.FIGURES)
     ci = table.keys.index("computed")
     di = table.keys.index("difference")
     pi = table.keys.index("published")
     for i, rec in enumerate(rows):
         fig = figures.FIGURE_BY_ID.get(str(rec.get("figure_id")))
-        value = figures.evaluate(fig.expr, data.tables) if fig else None
+        value = ev(fig.expr) if fig else None
         fmt = styles.calc_percent if rec.get("unit") == "percent" else (
             styles.calc_money if rec.get("unit") == "money" else styles.calc_number)
         formula = "=" + figures.to_excel(fig.expr) if fig else '=""'

@@ -19,6 +19,7 @@ import re
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Literal
 
 __all__ = [
@@ -363,6 +364,7 @@ def _completion_word(text: str) -> str:
     return "in place (counted as completed)" if m and "place" in m[0].lower() else "completed"
 
 
+@lru_cache(maxsize=8192)  # pure, and action plans repeat targets ("Ongoing", "Completed"): read each once
 def parse_target(text: str | None, as_at: date | None = None) -> Target:
     """Read a free-text action-plan target/evidence cell; never raises.
 

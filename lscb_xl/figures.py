@@ -9,7 +9,7 @@ without Python, and LibreOffice can check that both agree.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,10 +68,6 @@ class Plus:
 Expr = Sum | Count | Distinct | Ratio | Minus | Plus
 
 
-def _matches(rec: Mapping[str, Any], where: tuple[tuple[str, str], ...]) -> bool:
-    return all(str(rec.get(k) or "").strip().casefold() == v.casefold() for k, v in where)
-
-
 def _number(value: Any) -> float:
     """Numbers count; blanks and text count as 0, as Excel's SUM treats them."""
     if isinstance(value, bool) or value is None:
@@ -81,32 +77,111 @@ def _number(value: Any) -> float:
     return 0.0
 
 
+def _leaves(expr: Expr) -> Iterator[Sum | Count]:
+    if isinstance(expr, Sum | Count):
+        yield expr
+    elif isinstance(expr, Ratio):
+        yield from _leaves(expr.num)
+        yield from _leaves(expr.den)
+    elif isinstance(expr, Minus):
+        yield from _leaves(expr.left)
+        yield from _leaves(expr.right)
+    elif isinstance(expr, Plus):
+        for term in expr.terms:
+            yield from _leaves(term)
+
+
+def _sum_columns(leaf: Sum) -> tuple[str, ...]:
+    if leaf.column == "total" and leaf.table == schema.EARLY_HELP.name:
+        return tuple(q.lower() for q in schema.QUARTERS)  # the calculated Total column
+    return (leaf.column,)
+
+
+Where = tuple[tuple[str, str], ...]
+
+
+def _scan(rows: Sequence[Mapping[str, Any]],
+          groups: Mapping[Where, set[str]]) -> dict[Where, tuple[dict[str, float], int]]:
+    """One pass over ``rows`` for every filter at once: per filter, the column sums and row count."""
+    plans = [(where, [(k, v.casefold()) for k, v in where], tuple(cols)) for where, cols in groups.items()]
+    sums = {where: dict.fromkeys(cols, 0.0) for where, _c, cols in plans}
+    counts = dict.fromkeys(groups, 0)
+    for rec in rows:
+        for where, conds, cols in plans:
+            for key, want in conds:
+                got = rec.get(key)
+                if (got.strip() if type(got) is str else str(got or "").strip()).casefold() != want:
+                    break
+            else:
+                counts[where] += 1
+                acc = sums[where]
+                for col in cols:
+                    value = rec.get(col)
+                    if type(value) is int or type(value) is float:  # not bool: Excel's SUM skips TRUE
+                        acc[col] += value
+    return {where: (sums[where], counts[where]) for where in groups}
+
+
+class Evaluator:
+    """Evaluates many figures over the same records, scanning each table once per filter.
+
+    The board's figures share their filters (ten sector shares all sum "recorded" rows), so
+    grouping the sums by table and filter turns tens of passes over a large table into a few.
+    """
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+        self._sums: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+        self._counts: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+
+    def prefetch(self, exprs: Iterable[Expr]) -> Evaluator:
+        wanted: dict[str, dict[Where, set[str]]] = {}
+        for expr in exprs:
+            for leaf in _leaves(expr):
+                cols = wanted.setdefault(leaf.table, {}).setdefault(leaf.where, set())
+                if isinstance(leaf, Sum):
+                    cols.update(_sum_columns(leaf))
+        for table, groups in wanted.items():
+            todo = {}
+            for where, cols in groups.items():
+                known = set(self._sums.get((table, where), {}))
+                if (table, where) not in self._counts or not cols <= known:
+                    todo[where] = cols | known
+            for where, (sums, count) in _scan(self.records[table], todo).items() if todo else ():
+                self._sums[(table, where)], self._counts[(table, where)] = sums, count
+        return self
+
+    def _leaf(self, leaf: Sum | Count) -> float:
+        key = (leaf.table, leaf.where)
+        cols = set(_sum_columns(leaf)) if isinstance(leaf, Sum) else set()
+        if key not in self._counts or not cols <= set(self._sums.get(key, {})):
+            self.prefetch([leaf])
+        if isinstance(leaf, Count):
+            return float(self._counts[key])
+        return sum(self._sums[key][c] for c in _sum_columns(leaf))
+
+    def __call__(self, expr: Expr) -> float | None:
+        """The figure's value; ``None`` where Excel would show #DIV/0!."""
+        if isinstance(expr, Sum | Count):
+            return self._leaf(expr)
+        if isinstance(expr, Distinct):
+            rows = self.records[expr.table]
+            return float(len({r.get(expr.column) for r in rows if r.get(expr.column) not in (None, "")}))
+        if isinstance(expr, Ratio):
+            num, den = self(expr.num), self(expr.den)
+            return None if num is None or not den else num / den
+        if isinstance(expr, Minus):
+            a, b = self(expr.left), self(expr.right)
+            return None if a is None or b is None else a - b
+        if isinstance(expr, Plus):
+            vals = [self(t) for t in expr.terms]
+            return None if any(v is None for v in vals) else sum(v for v in vals if v is not None)
+        raise TypeError(f"not a figure expression: {expr!r}")
+
+
 def evaluate(expr: Expr, records: Records) -> float | None:
-    """The figure's value from the records; ``None`` where Excel would show #DIV/0!."""
-    if isinstance(expr, Sum):
-        if expr.column == "total" and expr.table == schema.EARLY_HELP.name:
-            return sum(
-                sum(_number(r.get(q.lower())) for q in schema.QUARTERS)
-                for r in records[expr.table]
-                if _matches(r, expr.where)
-            )
-        return sum(_number(r.get(expr.column)) for r in records[expr.table] if _matches(r, expr.where))
-    if isinstance(expr, Count):
-        return float(sum(1 for r in records[expr.table] if _matches(r, expr.where)))
-    if isinstance(expr, Distinct):
-        return float(len({r.get(expr.column) for r in records[expr.table] if r.get(expr.column) is not None}))
-    if isinstance(expr, Ratio):
-        num, den = evaluate(expr.num, records), evaluate(expr.den, records)
-        if num is None or not den:
-            return None
-        return num / den
-    if isinstance(expr, Minus):
-        a, b = evaluate(expr.left, records), evaluate(expr.right, records)
-        return None if a is None or b is None else a - b
-    if isinstance(expr, Plus):
-        vals = [evaluate(t, records) for t in expr.terms]
-        return None if any(v is None for v in vals) else sum(v for v in vals if v is not None)
-    raise TypeError(f"not a figure expression: {expr!r}")
+    """One figure's value from the records (use :class:`Evaluator` for many)."""
+    return Evaluator(records)(expr)
 
 
 def col_ref(table: str, column_key: str) -> str:
@@ -264,10 +339,13 @@ def largest_remainder(counts: Mapping[str, float], total: int = 100) -> dict[str
     return floors
 
 
-def sector_table(training: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Attendees by sector with exact and largest-remainder percentages, in schema order."""
-    records = {T: training}
-    counts = {s: evaluate(sector_attendees(s), records) or 0.0 for s in schema.SECTORS}
+def sector_table(training: Sequence[Mapping[str, Any]], ev: Evaluator | None = None) -> list[dict[str, Any]]:
+    """Attendees by sector with exact and largest-remainder percentages, in schema order.
+
+    ``ev``, when given, must evaluate over these same training records (it saves a pass).
+    """
+    ev = ev or Evaluator({T: training}).prefetch(sector_attendees(s) for s in schema.SECTORS)
+    counts = {s: ev(sector_attendees(s)) or 0.0 for s in schema.SECTORS}
     rounded = largest_remainder(counts)
     whole = sum(counts.values())
     return [
@@ -279,3 +357,17 @@ def sector_table(training: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         }
         for s in schema.SECTORS
     ]
+
+
+#: Every expression the workbook shows: prefetching them all costs one pass per table and filter.
+SHOWN: tuple[Expr, ...] = (
+    *(f.expr for f in FIGURES),
+    *(sector_attendees(s) for s in schema.SECTORS),
+    BROUGHT_FORWARD, CONTRIBUTIONS, TOTAL_INCOME, TOTAL_EXPENDITURE, CARRY_FORWARD,
+    Count(T), Sum(T, "sessions"),
+)
+
+
+def evaluator(records: Records) -> Evaluator:
+    """An Evaluator with every shown figure already computed."""
+    return Evaluator(records).prefetch(SHOWN)

@@ -91,22 +91,34 @@ def _read_table(
     # Total) shows 0 on a blank row, so it does not count.
     computed = {c.key for c in table.columns if c.computed}
     typed = [j for key, j in positions.items() if key not in computed]
+    keys = list(positions)
+    plain = list(positions.values()) == list(range(len(keys)))  # the table as designed: no reordering
     for row in rows:
         if all(row[j] in ("", None) for j in typed if j < len(row)):
             continue
-        records.append({key: (row[j] if j < len(row) and row[j] != "" else None) for key, j in positions.items()})
+        if plain and len(row) >= len(keys):
+            records.append(dict(zip(keys, [None if v == "" else v for v in row[: len(keys)]], strict=True)))
+        else:
+            records.append({key: (row[j] if j < len(row) and row[j] != "" else None) for key, j in positions.items()})
     return records, (header_row, first_col)
 
 
-def _check_merged(book: pc.CalamineWorkbook, sheet: str, first_row: int, findings: list[Finding]) -> None:
-    try:
-        merged = book.get_sheet_by_name(sheet).merged_cell_ranges or []
-    except Exception:
+def _check_merged(pkg: Package, sheet: str, first_row: int, findings: list[Finding]) -> None:
+    """Merged cells in or below a table header: read from the sheet XML's <mergeCells>, which
+    follows the cell data, so only the end of the part is searched."""
+    part = pkg.sheet_parts().get(sheet)
+    if part is None:
         return
-    for (r0, c0), (r1, c1) in merged:
-        if r1 + 1 > first_row:  # inside or below the table header
-            findings.append(Finding(sheet, a1(r0 + 1, c0 + 1), "error", "merged-cells",
-                                    f"Cells {a1(r0 + 1, c0 + 1)}:{a1(r1 + 1, c1 + 1)} are merged inside a table; "
+    xml = pkg.read(part)
+    start = xml.rfind(b"<mergeCells")
+    if start < 0:
+        return
+    end = xml.find(b"</mergeCells>", start)
+    for ref in re.findall(rb'<mergeCell\s+ref="([A-Z]+\d+):([A-Z]+\d+)"', xml[start:end]):
+        top, bottom = (r.decode() for r in ref)
+        if int(re.sub(r"[A-Z]+", "", bottom)) >= first_row:
+            findings.append(Finding(sheet, top, "error", "merged-cells",
+                                    f"Cells {top}:{bottom} are merged inside a table; "
                                     "unmerge them so each record has its own cells."))
 
 
@@ -162,7 +174,7 @@ def read_workbook(path: Path) -> tuple[BoardData, list[Finding]]:
         for table in schema.ALL_TABLES:
             recs, origin = _read_table(book, table, table.sheet, findings)
             tables[table.name], origins[table.name] = recs, origin
-            _check_merged(book, table.sheet, origin[0], findings)
+            _check_merged(pkg, table.sheet, origin[0], findings)
         lookups = {lk.name: _read_table(book, lk, schema.LOOKUP_SHEET, findings)[0] for lk in schema.LOOKUPS}
         settings = _read_settings(book, pkg)
     finally:

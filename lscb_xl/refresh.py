@@ -33,9 +33,9 @@ class RefreshResult:
     restored: list[str]
 
 
-def sector_summary_cells(data: BoardData) -> dict[str, Any]:
+def sector_summary_cells(data: BoardData, ev: figures.Evaluator) -> dict[str, Any]:
     """Cached values of the Sector summary sheet (layout as the builder writes it)."""
-    table = figures.sector_table(data.records(schema.TRAINING))
+    table = figures.sector_table(data.records(schema.TRAINING), ev)
     cells: dict[str, Any] = {}
     first = 5
     for i, row in enumerate(table):
@@ -50,17 +50,17 @@ def sector_summary_cells(data: BoardData) -> dict[str, Any]:
     extras = (figures.ALL_ATTENDEES, figures.RECORDED_ATTENDEES, figures.Count(schema.TRAINING.name),
               figures.Sum(schema.TRAINING.name, "sessions"))
     for i, expr in enumerate(extras):
-        cells[f"B{last + 3 + i}"] = figures.evaluate(expr, data.tables) or 0
+        cells[f"B{last + 3 + i}"] = ev(expr) or 0
     return cells
 
 
-def finance_cells(data: BoardData) -> dict[str, Any]:
+def finance_cells(data: BoardData, ev: figures.Evaluator) -> dict[str, Any]:
     table = schema.FINANCE
     _row, col = data.origin(table)
     value_col = col + len(table.columns) + 2  # one gap column, then label, then value
     exprs = (figures.BROUGHT_FORWARD, figures.CONTRIBUTIONS, figures.TOTAL_INCOME, figures.TOTAL_EXPENDITURE,
              figures.CARRY_FORWARD)
-    return {a1(table.anchor_row + 1 + i, value_col): figures.evaluate(e, data.tables) or 0
+    return {a1(table.anchor_row + 1 + i, value_col): ev(e) or 0
             for i, e in enumerate(exprs)}
 
 
@@ -73,12 +73,12 @@ def early_help_cells(data: BoardData) -> dict[str, Any]:
     return out
 
 
-def published_cells(data: BoardData) -> dict[str, Any]:
+def published_cells(data: BoardData, ev: figures.Evaluator) -> dict[str, Any]:
     table = schema.PUBLISHED_TABLE
     out: dict[str, Any] = {}
     for i, rec in enumerate(data.records(table)):
         fig = figures.FIGURE_BY_ID.get(str(rec.get("figure_id") or ""))
-        value = figures.evaluate(fig.expr, data.tables) if fig else None
+        value = ev(fig.expr) if fig else None
         out[data.cell(table, i, "computed")] = "" if value is None else value
         pub = rec.get("published")
         diff = pub - value if isinstance(pub, int | float) and value is not None else ""
@@ -120,14 +120,16 @@ def restore_rules(pkg: ox.Package, data: BoardData, out: dict[str, bytes]) -> li
     return restored
 
 
-def plan_parts(pkg: ox.Package, data: BoardData, findings: Sequence[Finding], stamp: str) -> dict[str, bytes]:
+def plan_parts(pkg: ox.Package, data: BoardData, findings: Sequence[Finding], stamp: str,
+               ev: figures.Evaluator | None = None) -> dict[str, bytes]:
     """The new bytes of every part refresh rewrites; nothing else in the package changes."""
     parts = pkg.sheet_parts()
+    ev = ev or figures.evaluator(data.tables)
     edits: dict[str, dict[str, Any]] = {
-        schema.SECTOR_SUMMARY: sector_summary_cells(data),
-        schema.FINANCE.sheet: finance_cells(data),
+        schema.SECTOR_SUMMARY: sector_summary_cells(data, ev),
+        schema.FINANCE.sheet: finance_cells(data, ev),
         schema.EARLY_HELP.sheet: early_help_cells(data),
-        schema.PUBLISHED: published_cells(data),
+        schema.PUBLISHED: published_cells(data, ev),
         schema.HOME: {cell_of_setting("LastRefreshed"): stamp,
                       cell_of_setting("SnapshotChanges"): history.compare(data).line()},
     }
@@ -152,10 +154,12 @@ def check(path: Path) -> tuple[BoardData, list[Finding]]:
 def refresh(path: Path, now: dt.datetime | None = None, keep_backups: int = 5) -> RefreshResult:
     """Refresh the workbook at ``path`` in place; raises UnusableWorkbook or RefusedError untouched."""
     path = Path(path)
-    data, findings = check(path)
+    data, structural = read_workbook(path)
+    ev = figures.evaluator(data.tables)
+    findings = validate(data, structural, ev)
     stamp = stamp_text(findings, now)
     pkg = ox.Package.open(path)
-    replacements = plan_parts(pkg, data, findings, stamp)
+    replacements = plan_parts(pkg, data, findings, stamp, ev)
     restored = restore_rules(pkg, data, replacements)
     backup = atomic_write(path, lambda tmp: ox.write_package(path, tmp, replacements), keep_backups=keep_backups)
     return RefreshResult(path=path, findings=findings, backup=backup, stamp=stamp,

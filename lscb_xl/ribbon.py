@@ -153,9 +153,10 @@ def _restore_published(book: xw.Book, data: BoardData) -> bool:
     sheet = book.sheets[table.sheet]
     current = sheet.range((row + 1, j), (row + len(recs), j)).options(ndim=2).value
     expected, formulas = [], []
+    ev = figures.Evaluator(data.tables).prefetch(f.expr for f in figures.FIGURES)
     for rec in recs:
         fig = figures.FIGURE_BY_ID.get(str(rec.get("figure_id") or ""))
-        value = figures.evaluate(fig.expr, data.tables) if fig else None
+        value = ev(fig.expr) if fig else None
         expected.append(["" if value is None else value])
         formulas.append(["=" + figures.to_excel(fig.expr) if fig else ""])
     if _same(expected, current):

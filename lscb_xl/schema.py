@@ -11,6 +11,7 @@ CSV files use the same keys as their header row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 ColType = Literal["text", "int", "money", "date", "choice", "formula"]
@@ -118,7 +119,7 @@ class Table:
                 return col
         raise KeyError(f"{self.name} has no column {key!r}")
 
-    @property
+    @cached_property
     def keys(self) -> tuple[str, ...]:
         return tuple(c.key for c in self.columns)
 

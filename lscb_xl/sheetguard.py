@@ -81,6 +81,30 @@ def _has_rag_rules(root: etree._Element, row: int, col: int) -> bool:
     return False
 
 
+def _split(sheet_xml: bytes) -> tuple[bytes, etree._Element]:
+    """The sheet up to the end of its cell data, and the rest parsed on its own.
+
+    Rules live after <sheetData>, so only that small tail is parsed: a register sheet with
+    100,000 rows is 50 MB of XML we never need to look at.
+    """
+    start_tag = re.search(rb"<(?:\w+:)?worksheet\b[^>]*>", sheet_xml)
+    if start_tag is None:
+        raise ValueError("not a worksheet part")
+    end = sheet_xml.rfind(b"</sheetData>")
+    cut = end + len(b"</sheetData>") if end >= 0 else sheet_xml.find(b"<sheetData/>") + len(b"<sheetData/>")
+    if cut <= start_tag.end():
+        cut = start_tag.end()
+    root = etree.fromstring(start_tag.group(0) + sheet_xml[cut:])
+    return sheet_xml[:cut], root
+
+
+def _join(head: bytes, root: etree._Element) -> bytes:
+    """Put a (changed) tail back after the untouched head."""
+    text = etree.tostring(root)
+    inner = text[re.match(rb"<[^>]*>", text).end():]  # type: ignore[union-attr]
+    return head + inner
+
+
 def rag_dxf_ids(styles_xml: bytes) -> tuple[bytes, dict[str, int]]:
     """dxf indexes for the RAG fills, appending any that styles.xml lacks."""
     root = etree.fromstring(styles_xml)
@@ -112,7 +136,7 @@ def rag_dxf_ids(styles_xml: bytes) -> tuple[bytes, dict[str, int]]:
 
 def missing_rules(sheet_xml: bytes, table: schema.Table, origin: tuple[int, int]) -> list[schema.Column]:
     """Columns of ``table`` whose dropdown or RAG rules are missing from the sheet."""
-    root = etree.fromstring(sheet_xml)
+    _head, root = _split(sheet_xml)
     row, col = origin
     out = []
     for j, column in enumerate(table.columns):
@@ -131,7 +155,7 @@ def ensure_sheet_rules(
     sheet_xml: bytes, table: schema.Table, origin: tuple[int, int], n_rows: int, dxf_ids: dict[str, int]
 ) -> bytes:
     """The sheet XML with every missing dropdown and RAG rule of ``table`` added back."""
-    root = etree.fromstring(sheet_xml)
+    head, root = _split(sheet_xml)
     row, col = origin
     last = row + max(n_rows, 1) + RULE_ROWS
     for j, column in enumerate(table.columns):
@@ -158,7 +182,7 @@ def ensure_sheet_rules(
                                         priority=str(top + 1 + k), operator="equal")
                 etree.SubElement(rule, _q("formula")).text = f'"{code}"'
             _insert(root, cf, _BEFORE_CF)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    return _join(head, root)
 
 
 def first_data_cell(table: schema.Table, origin: tuple[int, int], key: str) -> str:

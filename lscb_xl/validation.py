@@ -93,18 +93,44 @@ def _allowed(data: BoardData, column: schema.Column) -> list[str]:
     return data.lookup_values(column.choices or "")
 
 
+def _suspects(col: schema.Column, values: list[Any], allowed: frozenset[str]) -> list[int]:
+    """Indexes of values that are blank or not plainly valid; everything else needs no check.
+
+    A large register has a million cells and nearly all are fine, so the plain case is tested
+    inline, column by column, and only the rest goes through the full (slower) checks.
+    """
+    low = col.minimum if col.minimum is not None else float("-inf")
+    if col.type == "int":
+        return [i for i, v in enumerate(values)
+                if not ((type(v) is int or (type(v) is float and v.is_integer())) and v >= low)]
+    if col.type == "money":
+        published = col.key == "published"
+        return [i for i, v in enumerate(values) if not ((type(v) is int or type(v) is float) and (v >= 0 or published))]
+    if col.type == "date":
+        return [i for i, v in enumerate(values) if not isinstance(v, dt.date)]
+    if col.type == "choice":
+        return [i for i, v in enumerate(values) if v not in allowed]
+    return [i for i, v in enumerate(values) if v is None or (type(v) is str and not v.strip())]
+
+
 def check_cells(data: BoardData, table: schema.Table) -> Iterator[Finding]:
     """Required fields, whole non-negative counts, money, real dates and dropdown values."""
     sheet = table.sheet
-    for i, rec in enumerate(data.records(table)):
-        for col in table.input_columns:
-            value = rec.get(col.key)
-            cell = data.cell(table, i, col.key)
-            if _blank(value):
+    records = data.records(table)
+    for col in table.input_columns:
+        if col.type == "text" and not col.required:
+            continue  # free text: anything goes
+        allowed = frozenset(_allowed(data, col)) if col.type == "choice" else frozenset()
+        key = col.key
+        values = [rec.get(key) for rec in records]
+        for i in _suspects(col, values, allowed):
+            value = values[i]
+            cell = data.cell(table, i, key)
+            if value is None or (type(value) is str and not value.strip()):
                 if col.required:
                     yield Finding(sheet, cell, "error", "required", f"{col.header} is required but empty.")
-                continue
-            yield from _check_value(data, table, col, value, sheet, cell)
+            else:
+                yield from _check_value(data, table, col, value, sheet, cell)
 
 
 def _check_value(
@@ -169,10 +195,10 @@ def _check_value(
 
 def check_duplicates(data: BoardData, table: schema.Table) -> Iterator[Finding]:
     """Two records with the same identifying columns: usually a row pasted twice."""
-    seen: dict[tuple[str, ...], int] = {}
+    seen: dict[tuple[Any, ...], int] = {}
     for i, rec in enumerate(data.records(table)):
-        key = tuple(str(rec.get(k) or "").strip().casefold() for k in table.key)
-        if not any(key):
+        key = tuple(v.strip().casefold() if type(v) is str else v for v in (rec.get(k) for k in table.key))
+        if not any(v not in (None, "") for v in key):
             continue
         if key in seen:
             first = data.cell(table, seen[key], table.key[0])
@@ -213,6 +239,10 @@ def check_sectors(data: BoardData) -> Iterator[Finding]:
     for i, rec in enumerate(data.records(table)):
         recorded = str(rec.get("sectors_recorded") or "").strip()
         values = [rec.get(k) for k in keys]
+        if recorded == "Yes" and all(type(v) is float or type(v) is int for v in values):
+            total_value = rec.get("total")
+            if (type(total_value) is float or type(total_value) is int) and sum(values) == total_value:
+                continue  # the usual case, checked without building anything
         filled = [v for v in values if not _blank(v)]
         total = as_whole(rec.get("total"))
         if recorded == "No":
@@ -255,7 +285,7 @@ def _percent_text(fraction: float, decimals: int) -> str:
     return f"{fraction * 100:.{max(decimals, 1)}f}%"
 
 
-def check_published(data: BoardData) -> Iterator[Finding]:
+def check_published(data: BoardData, ev: figures.Evaluator | None = None) -> Iterator[Finding]:
     """Every figure the report states, reconciled with the same figure computed from the records.
 
     Counts and money must match exactly. A percentage is right when it equals the exact share
@@ -263,9 +293,10 @@ def check_published(data: BoardData) -> Iterator[Finding]:
     largest-remainder value, the method that makes a column add to 100.
     """
     table = schema.PUBLISHED_TABLE
+    ev = ev or figures.evaluator(data.tables)
     lr = {
         schema.sector_key(r["sector"]).removeprefix("sec_"): r["percent"]
-        for r in figures.sector_table(data.records(schema.TRAINING))
+        for r in figures.sector_table(data.records(schema.TRAINING), ev)
     }
     share_total = 0.0
     share_rows: list[int] = []
@@ -285,7 +316,7 @@ def check_published(data: BoardData) -> Iterator[Finding]:
         published = as_money(rec.get("published"))
         if published is None:
             continue
-        computed = figures.evaluate(fig.expr, data.tables)
+        computed = ev(fig.expr)
         unit = str(rec.get("unit") or "count")
         label = str(rec.get("label") or fid)
         area = str(rec.get("area") or "")
@@ -541,7 +572,6 @@ RULES: tuple[Rule, ...] = (
     check_refs,
     check_period,
     check_sectors,
-    check_published,
     check_finance,
     check_early_help,
     check_leads,
@@ -568,11 +598,13 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     )
 
 
-def validate(data: BoardData, extra: Iterable[Finding] = ()) -> list[Finding]:
-    """Every finding for the workbook, errors first. ``extra`` carries the reader's structural findings."""
+def validate(data: BoardData, extra: Iterable[Finding] = (), ev: figures.Evaluator | None = None) -> list[Finding]:
+    """Every finding for the workbook, errors first. ``extra`` carries the reader's structural findings;
+    ``ev`` a figures Evaluator over the same data, when the caller has one."""
     found: list[Finding] = list(extra)
     for rule in RULES:
         found.extend(rule(data))
+    found.extend(check_published(data, ev))
     return sort_findings(found)
 
 
