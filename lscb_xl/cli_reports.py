@@ -123,7 +123,7 @@ def email_cmd(
                                         "--smtp-config; STARTTLS required unless turned off).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send and write "
                                           "nothing.")] = False,
-    smtp_config: Annotated[Path | None, typer.Option("--smtp-config", help="TOML file with an [smtp] table.")] = None,
+    smtp_config: Annotated[Path | None, typer.Option("--smtp-config", help="TOML file with an \\[smtp] table.")] = None,
     attach_workbook: Annotated[bool, typer.Option("--attach-workbook", help="Also attach the workbook, after "
                                                   "checking it hides nothing and holds no case detail.")] = False,
     template: TemplateOpt = None,

@@ -91,7 +91,7 @@ def remind_cmd(
     send_: Annotated[bool, typer.Option("--send", help="Send one message per lead over SMTP (settings from "
                                         "LSCB_SMTP_* or --smtp-config).")] = False,
     sender: Annotated[str, typer.Option("--from", help="The sender's address (required with --send).")] = "",
-    smtp_config: Annotated[Path | None, typer.Option("--smtp-config", help="TOML file with an [smtp] table.")] = None,
+    smtp_config: Annotated[Path | None, typer.Option("--smtp-config", help="TOML file with an \\[smtp] table.")] = None,
     as_at: AsAtOpt = None,
 ) -> None:
     """List actions due soon or overdue per lead person; or draft or send each lead their reminder."""
