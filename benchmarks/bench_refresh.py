@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gc
 import datetime as dt
+import gc
 import random
 import shutil
 import statistics
