@@ -161,6 +161,7 @@ def refresh(path: Path, now: dt.datetime | None = None, keep_backups: int = 5) -
     pkg = ox.Package.open(path)
     replacements = plan_parts(pkg, data, findings, stamp, ev)
     restored = restore_rules(pkg, data, replacements)
-    backup = atomic_write(path, lambda tmp: ox.write_package(path, tmp, replacements), keep_backups=keep_backups)
+    backup = atomic_write(path, lambda tmp: ox.write_package(path, tmp, replacements), keep_backups=keep_backups,
+                          verify=lambda tmp: ox.verify_package(path, tmp, replacements))
     return RefreshResult(path=path, findings=findings, backup=backup, stamp=stamp,
                          parts_written=len(replacements), restored=restored)

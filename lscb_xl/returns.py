@@ -361,7 +361,8 @@ def _write_merge(master: Path, data: BoardData, report: MergeReport, now: dt.dat
     part = pkg.sheet_parts()[schema.ACTION_PLAN.sheet]
     out: dict[str, bytes] = {part: ox.set_cells(pkg.read(part), changed_cells(data, report.changes))}
     rewrite_table(pkg, data, schema.AUDIT_TRAIL, audit_rows(data, report.changes, now), out)
-    report.backup = atomic_write(master, lambda tmp: ox.write_package(master, tmp, out))
+    report.backup = atomic_write(master, lambda tmp: ox.write_package(master, tmp, out),
+                                 verify=lambda tmp: ox.verify_package(master, tmp, out))
     report.written = True
 
 

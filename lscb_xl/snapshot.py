@@ -39,5 +39,6 @@ def take_snapshot(path: Path, as_at: dt.date | None = None, now: dt.datetime | N
     rewrite_table(pkg, data, schema.HISTORY, history + new_rows, out)
     home = pkg.sheet_parts()[schema.HOME]
     out[home] = ox.set_cells(pkg.read(home), {cell_of_setting("SnapshotChanges"): changes.line()})
-    backup = atomic_write(path, lambda tmp: ox.write_package(path, tmp, out))
+    backup = atomic_write(path, lambda tmp: ox.write_package(path, tmp, out),
+                          verify=lambda tmp: ox.verify_package(path, tmp, out))
     return SnapshotResult(as_at=as_at, rows=len(new_rows), changes=changes, backup=backup)

@@ -864,3 +864,28 @@ def test_require_soffice_skips_or_fails(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="required under CI"):
         lo.require_soffice()
+
+
+def test_verify_package_catches_a_changed_copy(tmp_path: Path) -> None:
+    """verify_package passes an honest copy and catches a part changed behind its back."""
+    import zipfile as _zf
+
+    from lscb_xl.builder import build_workbook
+    from lscb_xl.model import BoardData
+    from lscb_xl.ooxml import Package, set_cells, verify_package, write_package
+
+    src = build_workbook(tmp_path / "src.xlsx", BoardData.from_seed())
+    home = Package.open(src).sheet_parts()["Home"]
+    new = {home: set_cells(Package.open(src).read(home), {"B9": "stamp"})}
+    good = tmp_path / "good.xlsx"
+    write_package(src, good, new)
+    verify_package(src, good, new)
+    bad = tmp_path / "bad.xlsx"
+    with _zf.ZipFile(good) as zin, _zf.ZipFile(bad, "w", _zf.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/styles.xml":
+                data = data.replace(b"Arial", b"Arimo")
+            zout.writestr(info, data)
+    with pytest.raises(_zf.BadZipFile, match="styles"):
+        verify_package(src, bad, new)
