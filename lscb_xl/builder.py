@@ -362,14 +362,7 @@ def _write_finance_summary(ws: Worksheet, data: BoardData, styles: Styles) -> No
     ws.write_string(table.anchor_row - 1, c0 + 1, "Amount (£)", styles.header)
     ws.set_column(c0, c0, 30)
     ws.set_column(c0 + 1, c0 + 1, 14)
-    lines = (
-        ("Balance brought forward", figures.BROUGHT_FORWARD),
-        ("Contributions from partners", figures.CONTRIBUTIONS),
-        ("Total income", figures.TOTAL_INCOME),
-        ("Total expenditure", figures.TOTAL_EXPENDITURE),
-        ("Carry forward", figures.CARRY_FORWARD),
-    )
-    for i, (label, expr) in enumerate(lines):
+    for i, (label, expr) in enumerate(figures.FINANCE_LINES):
         r = table.anchor_row + i
         ws.write_string(r, c0, label, styles.label)
         ws.write_formula(r, c0 + 1, "=" + figures.to_excel(expr), styles.calc_money,

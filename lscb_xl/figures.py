@@ -234,6 +234,16 @@ TOTAL_EXPENDITURE = Sum(F, "amount", (("kind", "Expenditure"),))
 CARRY_FORWARD = Minus(TOTAL_INCOME, TOTAL_EXPENDITURE)
 
 
+#: The finance summary, in the order the workbook, the refresh and the summary show it.
+FINANCE_LINES: tuple[tuple[str, Expr], ...] = (
+    ("Balance brought forward", BROUGHT_FORWARD),
+    ("Contributions from partners", CONTRIBUTIONS),
+    ("Total income", TOTAL_INCOME),
+    ("Total expenditure", TOTAL_EXPENDITURE),
+    ("Carry forward", CARRY_FORWARD),
+)
+
+
 def sector_attendees(sector: str) -> Sum:
     return Sum(T, schema.sector_key(sector), RECORDED)
 

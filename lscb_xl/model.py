@@ -47,6 +47,9 @@ class BoardData:
     lookups: dict[str, list[Record]]
     origins: dict[str, tuple[int, int]] = field(default_factory=dict)
     sheet_names: list[str] = field(default_factory=list)
+    #: Per sheet, the worksheet start tag plus everything after its cell data (rules, merges):
+    #: what the reader saw, so later checks need not inflate a large sheet again.
+    sheet_tails: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
     def from_seed(cls, blank: bool = False) -> BoardData:

@@ -23,6 +23,7 @@ from lscb_xl import schema
 from lscb_xl.errors import UnusableWorkbook
 from lscb_xl.model import BoardData, a1
 from lscb_xl.ooxml import Package
+from lscb_xl.sheetguard import sheet_tail
 from lscb_xl.validation import Finding
 
 
@@ -106,13 +107,8 @@ def _read_table(
     return records, (header_row, first_col)
 
 
-def _check_merged(pkg: Package, sheet: str, first_row: int, findings: list[Finding]) -> None:
-    """Merged cells in or below a table header: read from the sheet XML's <mergeCells>, which
-    follows the cell data, so only the end of the part is searched."""
-    part = pkg.sheet_parts().get(sheet)
-    if part is None:
-        return
-    xml = pkg.read(part)
+def _check_merged(xml: bytes, sheet: str, first_row: int, findings: list[Finding]) -> None:
+    """Merged cells in or below a table header, from the <mergeCells> after the cell data."""
     start = xml.rfind(b"<mergeCells")
     if start < 0:
         return
@@ -196,13 +192,17 @@ def _read_workbook(path: Path) -> tuple[BoardData, list[Finding]]:
             )
         tables: dict[str, list[dict[str, Any]]] = {}
         origins: dict[str, tuple[int, int]] = {}
+        tails: dict[str, bytes] = {}
         for table in schema.ALL_TABLES:
             recs, origin = _read_table(book, table, table.sheet, findings)
             tables[table.name], origins[table.name] = recs, origin
-            _check_merged(pkg, table.sheet, origin[0], findings)
+            tail = sheet_tail(pkg.read(pkg.sheet_parts()[table.sheet]))
+            tails[table.sheet] = tail
+            _check_merged(tail, table.sheet, origin[0], findings)
         lookups = {lk.name: _read_table(book, lk, schema.LOOKUP_SHEET, findings)[0] for lk in schema.LOOKUPS}
         settings = _read_settings(book, pkg)
     finally:
         book.close()
-    data = BoardData(settings=settings, tables=tables, lookups=lookups, origins=origins, sheet_names=list(names))
+    data = BoardData(settings=settings, tables=tables, lookups=lookups, origins=origins, sheet_names=list(names),
+                     sheet_tails=tails)
     return data, findings

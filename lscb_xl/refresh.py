@@ -58,8 +58,7 @@ def finance_cells(data: BoardData, ev: figures.Evaluator) -> dict[str, Any]:
     table = schema.FINANCE
     _row, col = data.origin(table)
     value_col = col + len(table.columns) + 2  # one gap column, then label, then value
-    exprs = (figures.BROUGHT_FORWARD, figures.CONTRIBUTIONS, figures.TOTAL_INCOME, figures.TOTAL_EXPENDITURE,
-             figures.CARRY_FORWARD)
+    exprs = [expr for _label, expr in figures.FINANCE_LINES]
     return {a1(table.anchor_row + 1 + i, value_col): ev(e) or 0
             for i, e in enumerate(exprs)}
 
@@ -107,11 +106,12 @@ def restore_rules(pkg: ox.Package, data: BoardData, out: dict[str, bytes]) -> li
     styles_part = "xl/styles.xml"
     for table in schema.RECORD_TABLES:
         part = parts[table.sheet]
-        xml = out.get(part) or pkg.read(part)
         origin = data.origin(table)
-        lost = sheetguard.missing_rules(xml, table, origin)
+        tail = data.sheet_tails.get(table.sheet) if part not in out else None
+        lost = sheetguard.missing_rules(tail or sheetguard.sheet_tail(out.get(part) or pkg.read(part)), table, origin)
         if not lost:
             continue
+        xml = out.get(part) or pkg.read(part)
         if dxf_ids is None:
             out[styles_part], dxf_ids = sheetguard.rag_dxf_ids(out.get(styles_part) or pkg.read(styles_part))
         out[part] = sheetguard.ensure_sheet_rules(xml, table, origin, len(data.records(table)), dxf_ids)

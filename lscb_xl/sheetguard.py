@@ -81,21 +81,30 @@ def _has_rag_rules(root: etree._Element, row: int, col: int) -> bool:
     return False
 
 
+def _cut(sheet_xml: bytes) -> tuple[bytes, int]:
+    """The worksheet start tag, and the offset where the cell data ends."""
+    start_tag = re.search(rb"<(?:\w+:)?worksheet\b[^>]*>", sheet_xml)
+    if start_tag is None:
+        raise ValueError("not a worksheet part")
+    end = sheet_xml.rfind(b"</sheetData>")
+    cut = end + len(b"</sheetData>") if end >= 0 else sheet_xml.find(b"<sheetData/>") + len(b"<sheetData/>")
+    return start_tag.group(0), max(cut, start_tag.end())
+
+
+def sheet_tail(sheet_xml: bytes) -> bytes:
+    """The worksheet start tag and everything after the cell data: a small, parseable fragment."""
+    start_tag, cut = _cut(sheet_xml)
+    return start_tag + sheet_xml[cut:]
+
+
 def _split(sheet_xml: bytes) -> tuple[bytes, etree._Element]:
     """The sheet up to the end of its cell data, and the rest parsed on its own.
 
     Rules live after <sheetData>, so only that small tail is parsed: a register sheet with
     100,000 rows is 50 MB of XML we never need to look at.
     """
-    start_tag = re.search(rb"<(?:\w+:)?worksheet\b[^>]*>", sheet_xml)
-    if start_tag is None:
-        raise ValueError("not a worksheet part")
-    end = sheet_xml.rfind(b"</sheetData>")
-    cut = end + len(b"</sheetData>") if end >= 0 else sheet_xml.find(b"<sheetData/>") + len(b"<sheetData/>")
-    if cut <= start_tag.end():
-        cut = start_tag.end()
-    root = etree.fromstring(start_tag.group(0) + sheet_xml[cut:])
-    return sheet_xml[:cut], root
+    start_tag, cut = _cut(sheet_xml)
+    return sheet_xml[:cut], etree.fromstring(start_tag + sheet_xml[cut:])
 
 
 def _join(head: bytes, root: etree._Element) -> bytes:
@@ -134,9 +143,9 @@ def rag_dxf_ids(styles_xml: bytes) -> tuple[bytes, dict[str, int]]:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True), ids
 
 
-def missing_rules(sheet_xml: bytes, table: schema.Table, origin: tuple[int, int]) -> list[schema.Column]:
-    """Columns of ``table`` whose dropdown or RAG rules are missing from the sheet."""
-    _head, root = _split(sheet_xml)
+def missing_rules(tail: bytes, table: schema.Table, origin: tuple[int, int]) -> list[schema.Column]:
+    """Columns of ``table`` whose dropdown or RAG rules are missing (``tail``: see :func:`sheet_tail`)."""
+    root = etree.fromstring(tail)
     row, col = origin
     out = []
     for j, column in enumerate(table.columns):

@@ -234,22 +234,15 @@ def training_context(data: BoardData) -> dict[str, Any]:
     }
 
 
-FINANCE_LINES = (
-    ("Balance brought forward", figures.BROUGHT_FORWARD),
-    ("Partner contributions", figures.CONTRIBUTIONS),
-    ("Total income", figures.TOTAL_INCOME),
-    ("Total expenditure", figures.TOTAL_EXPENDITURE),
-    ("Carry forward", figures.CARRY_FORWARD),
-)
 
 
 def finance_context(data: BoardData) -> dict[str, Any]:
     """Income, expenditure and carry forward, as numbers and as the report prints them."""
-    values = {label: figures.evaluate(expr, data.tables) for label, expr in FINANCE_LINES}
+    values = {label: figures.evaluate(expr, data.tables) for label, expr in figures.FINANCE_LINES}
     lines = [{"label": label, "amount": value, "display": money(value)} for label, value in values.items()]
     return {
         "brought_forward": values["Balance brought forward"],
-        "contributions": values["Partner contributions"],
+        "contributions": values["Contributions from partners"],
         "income": values["Total income"],
         "expenditure": values["Total expenditure"],
         "carry_forward": values["Carry forward"],

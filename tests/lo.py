@@ -13,12 +13,14 @@ where a missing LibreOffice is a broken machine and fails the test.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -93,3 +95,13 @@ def soffice_convert(src: Path, outdir: Path, fmt: str = "xlsx") -> Path:
             f"{stdout.decode(errors='replace')}{stderr.decode(errors='replace')}"
         )
     return out
+
+
+def need(module: str) -> ModuleType:
+    """Import a checking tool; skip without it, except under CI where a missing tool is a failure."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"{module} is required under CI (pip install -e '.[test]')")
+        pytest.skip(f"{module} is not installed")

@@ -7,12 +7,11 @@ Protected sheets are unprotected (they have no password) and protected again.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
 
-from lo_user_edits import connect, prop
+from lo_user_edits import connect, prop, quit_soffice, save_xlsx
 
 
 def main() -> None:
@@ -31,12 +30,9 @@ def main() -> None:
                 sheet.getCellRangeByName(address).setString(value)
             if protected:
                 sheet.protect("")
-        doc.storeToURL(dst.as_uri(), (prop("FilterName", "Calc MS Excel 2007 XML"),))
-        doc.close(True)
+        save_xlsx(doc, dst)
     finally:
-        with contextlib.suppress(Exception):  # soffice may already be gone
-            desktop.terminate()
-        proc.wait(timeout=60)
+        quit_soffice(desktop, proc)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,18 @@ def connect(profile: Path) -> tuple[object, object, subprocess.Popen[bytes]]:
     raise SystemExit("could not connect to soffice")
 
 
+def save_xlsx(doc: object, dst: Path) -> None:
+    """Save as Excel 2007+ (.xlsx), as a user would with File > Save As, and close."""
+    doc.storeToURL(dst.as_uri(), (prop("FilterName", "Calc MS Excel 2007 XML"),))
+    doc.close(True)
+
+
+def quit_soffice(desktop: object, proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(Exception):  # soffice may already be gone
+        desktop.terminate()
+    proc.wait(timeout=60)
+
+
 def main() -> None:
     src, dst, image, profile = (Path(a).resolve() for a in sys.argv[1:5])
     ctx, desktop, proc = connect(profile)
@@ -78,12 +90,9 @@ def main() -> None:
         home.protect("")
         training = sheets.getByName("Training")
         training.Annotations.insertNew(CellAddress(training.RangeAddress.Sheet, 4, 4), "Register attached in the file")
-        doc.storeToURL(dst.as_uri(), (prop("FilterName", "Calc MS Excel 2007 XML"),))
-        doc.close(True)
+        save_xlsx(doc, dst)
     finally:
-        with contextlib.suppress(Exception):  # soffice may already be gone
-            desktop.terminate()
-        proc.wait(timeout=60)
+        quit_soffice(desktop, proc)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ imports the same VBA project from an .xlsm through its own compound-file and VBA
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -15,11 +14,11 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from types import ModuleType
 from xml.etree import ElementTree as ET
 
 import pytest
 import xlwings
+from lo import need
 
 from lscb_xl import addin
 from lscb_xl.safesave import RefusedError
@@ -34,14 +33,6 @@ RIBBON_REL = "http://schemas.microsoft.com/office/2007/relationships/ui/extensib
 VBA_REL = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
 
 
-def need(module: str) -> ModuleType:
-    """Import a checking tool; skip without it, except under CI where a missing tool is a failure."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"{module} is required under CI (pip install oletools)")
-        pytest.skip(f"{module} is not installed")
 
 
 def lf(text: str) -> str:

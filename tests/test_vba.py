@@ -7,17 +7,15 @@ olefile (the compound file), oletools' olevba (the VBA project), and projects Ex
 
 from __future__ import annotations
 
-import importlib
 import io
-import os
 import random
 import struct
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import xlwings
+from lo import need
 
 from lscb_xl.vba import build_vba_project, cfb, ovba
 from lscb_xl.vba.project import (
@@ -35,14 +33,6 @@ EXCEL_MADE = [XLWINGS_DIR / "addin" / "xlwings.xlam", XLWINGS_DIR / "quickstart.
               XLWINGS_DIR / "quickstart_addin_ribbon.xlam"]
 
 
-def need(module: str) -> ModuleType:
-    """Import a checking tool; skip without it, except under CI where a missing tool is a failure."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"{module} is required under CI (pip install oletools)")
-        pytest.skip(f"{module} is not installed")
 
 
 def unhex(text: str) -> bytes:
