@@ -17,7 +17,9 @@ import hmac
 import ipaddress
 import json
 import os
+import secrets
 import struct
+import time
 import zlib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,8 +32,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from lscb_xl import __version__, ribbon
 from lscb_xl.errors import UnusableWorkbook
 
-#: Commands the web add-in may run (summary needs a file system; the desktop add-in offers it).
-WEB_COMMANDS = ("validate", "refresh", "rag")
+#: Commands the web add-in may run; "summary" answers with a one-time download link.
+WEB_COMMANDS = ("validate", "refresh", "rag", "summary")
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+#: Seconds a summary waits to be downloaded (once) before it is dropped from memory.
+DOWNLOAD_TTL = 600
 REQUIRED_KEYS = ("client", "version", "book", "names", "sheets")
 
 
@@ -97,12 +102,44 @@ def _payload(body: bytes) -> dict[str, Any]:
     return data
 
 
-def run_command(command: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one ribbon command on the payload's workbook; returns ``{"actions": [...]}``."""
+class Downloads:
+    """Summaries waiting to be fetched: in memory only, each once, for a few minutes.
+
+    The web add-in has no file system, so the Word summary is offered as a link holding a
+    random 256-bit token; nothing is written to disk and nothing outlives the server process.
+    """
+
+    def __init__(self, ttl: float = DOWNLOAD_TTL) -> None:
+        self.ttl = ttl
+        self._items: dict[str, tuple[float, str, bytes]] = {}
+
+    def put(self, name: str, data: bytes) -> str:
+        self._drop_expired()
+        token = secrets.token_urlsafe(32)
+        self._items[token] = (time.monotonic() + self.ttl, name, data)
+        return token
+
+    def take(self, token: str) -> tuple[str, bytes] | None:
+        self._drop_expired()
+        item = self._items.pop(token, None)
+        return None if item is None else (item[1], item[2])
+
+    def _drop_expired(self) -> None:
+        now = time.monotonic()
+        for token in [t for t, (expires, _n, _d) in self._items.items() if expires < now]:
+            del self._items[token]
+
+
+def _book(payload: dict[str, Any]) -> xw.Book:
     try:
-        book = xw.Book(json=payload)
+        return xw.Book(json=payload)
     except Exception as exc:
         raise HTTPException(422, f"The workbook in the request could not be read ({exc.__class__.__name__}).") from None
+
+
+def run_command(command: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one ribbon command on the payload's workbook; returns ``{"actions": [...]}``."""
+    book = _book(payload)
     try:
         ribbon.COMMANDS[command](book)
     except UnusableWorkbook as exc:
@@ -110,9 +147,26 @@ def run_command(command: str, payload: dict[str, Any]) -> dict[str, Any]:
     return book.json()
 
 
+def run_summary(payload: dict[str, Any], downloads: Downloads, base_url: str) -> dict[str, Any]:
+    """The Word summary, kept for one download; the answer is an alert with its link."""
+    from lscb_xl.summary import ReportError, make_outputs
+    from lscb_xl.validation import validate
+
+    book = _book(payload)
+    try:
+        data, structural = ribbon.read_book(book)
+        outputs = make_outputs(data, validate(data, structural))
+    except (UnusableWorkbook, ReportError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    token = downloads.put("summary.docx", outputs.docx)
+    book.app.alert(f"{base_url.rstrip('/')}/download/{token}", title="lscb-xl: summary ready")
+    return book.json()
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     """The FastAPI app; tests and ``lscb-xl serve`` both build it here."""
     app = FastAPI(title="lscb-xl", version=__version__, docs_url=None, redoc_url=None)
+    downloads = Downloads()
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -132,7 +186,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if command not in WEB_COMMANDS:
             raise HTTPException(404, f"No command {command!r}; the web add-in offers {', '.join(WEB_COMMANDS)}.")
         payload = _payload(await _read_body(request, settings.max_bytes))
+        if command == "summary":
+            return JSONResponse(run_summary(payload, downloads, settings.public_url))
         return JSONResponse(run_command(command, payload))
+
+    @app.get("/download/{token}")
+    async def download(token: str) -> Response:
+        item = downloads.take(token)
+        if item is None:
+            raise HTTPException(404, "This link has been used or has expired; press Summary again.")
+        name, data = item
+        return Response(data, media_type=DOCX_TYPE, headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
     @app.get("/icon-{size}.png")
     async def icon(size: int) -> Response:

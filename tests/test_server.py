@@ -125,7 +125,7 @@ def test_manifest_and_function_file(base_url: str) -> None:
     root = ElementTree.fromstring(res.content)
     ns = {"ov": "http://schemas.microsoft.com/office/taskpaneappversionoverrides"}
     functions = {f.text for f in root.iter(f"{{{ns['ov']}}}FunctionName")}
-    assert functions == {"validate", "refresh", "rag"}
+    assert functions == {"validate", "refresh", "rag", "summary"}
     assert "https://lscb.example.invalid/commands.html" in res.text and "{{" not in res.text
     js = httpx.get(f"{base_url}/commands.js").text
     for name in functions:
@@ -150,3 +150,16 @@ def test_allow_list_refuses_other_clients(payload: dict) -> None:
     inside = ServerSettings(token=TOKEN, allowed=(ipaddress.ip_network("127.0.0.0/8"),))
     with serving(inside) as url:
         assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_summary_is_offered_as_a_one_time_download(base_url: str, payload: dict) -> None:
+    res = httpx.post(f"{base_url}/xlwings/summary", json=payload, headers=auth(), timeout=120)
+    assert res.status_code == 200, res.text
+    alert = next(a for a in res.json()["actions"] if a["func"] == "alert")
+    link = alert["args"][0]
+    assert link.startswith("https://lscb.example.invalid/download/")
+    path = link.removeprefix("https://lscb.example.invalid")
+    first = httpx.get(f"{base_url}{path}")
+    assert first.status_code == 200 and first.content[:2] == b"PK"
+    assert "attachment" in first.headers["content-disposition"]
+    assert httpx.get(f"{base_url}{path}").status_code == 404  # once only

@@ -74,7 +74,12 @@ async function applyActions(context, actions) {
     const range = sheet.getRangeByIndexes(a.start_row, a.start_column, a.row_count, a.column_count);
     if (a.func === "setValues") { range.values = a.values; }
     else if (a.func === "rangeClearContents") { range.clear("Contents"); }
-    else if (a.func === "alert") { console.log(a.args[0]); }
+    else if (a.func === "alert") {
+      const text = String(a.args[0]);
+      // The summary arrives as a one-time download link: open it in the browser.
+      if (text.startsWith(BASE_URL + "/download/")) { Office.context.ui.openBrowserWindow(text); }
+      else { console.log(text); }
+    }
     else { throw new Error("lscb-xl: unsupported action " + a.func); }
   }
   await context.sync();
@@ -104,4 +109,5 @@ Office.onReady(() => {
   Office.actions.associate("validate", (event) => run("validate", event));
   Office.actions.associate("refresh", (event) => run("refresh", event));
   Office.actions.associate("rag", (event) => run("rag", event));
+  Office.actions.associate("summary", (event) => run("summary", event));
 });
