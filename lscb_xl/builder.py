@@ -320,16 +320,12 @@ def _write_sector_summary(ws: Worksheet, data: BoardData, styles: Styles, wb: Wo
     ws.write_formula(last + 1, 3, f"=SUM(D{first + 1}:D{last + 1})", styles.calc_count,
                      sum(r["percent"] for r in table))
     records = data.tables
-    extra = (
-        ("All attendees", figures.ALL_ATTENDEES),
-        ("Attendees at events recorded by sector", figures.RECORDED_ATTENDEES),
-        ("Training events (rows)", figures.Count(schema.TRAINING.name)),
-        ("Sessions delivered", figures.Sum(schema.TRAINING.name, "sessions")),
-    )
+    extra = figures.TRAINING_TOTALS
+    ev = figures.evaluator(records)
     for i, (label, expr) in enumerate(extra):
         r = last + 3 + i
         ws.write_string(r, 0, label, styles.label)
-        ws.write_formula(r, 1, "=" + figures.to_excel(expr), styles.calc_count, figures.evaluate(expr, records) or 0)
+        ws.write_formula(r, 1, "=" + figures.to_excel(expr), styles.calc_count, ev(expr) or 0)
     note = last + 3 + len(extra) + 1
     ws.merge_range(note, 0, note, 3,
                    "Rounded % uses the largest-remainder method so the column adds up to exactly 100; "

@@ -244,6 +244,15 @@ FINANCE_LINES: tuple[tuple[str, Expr], ...] = (
 )
 
 
+#: The totals under the Sector summary table, in the order the sheet shows them.
+TRAINING_TOTALS: tuple[tuple[str, Expr], ...] = (
+    ("All attendees", ALL_ATTENDEES),
+    ("Attendees at events recorded by sector", RECORDED_ATTENDEES),
+    ("Training events (rows)", Count(T)),
+    ("Sessions delivered", Sum(T, "sessions")),
+)
+
+
 def sector_attendees(sector: str) -> Sum:
     return Sum(T, schema.sector_key(sector), RECORDED)
 

@@ -448,7 +448,7 @@ def _check_value(value: object) -> None:
     raise TypeError(f"cannot write a {type(value).__name__} to a cell: {value!r}")
 
 
-def _number_text(value: numbers.Real) -> str:
+def _number_text(value: float) -> str:
     if isinstance(value, numbers.Integral):
         return str(int(value))
     return repr(float(value))

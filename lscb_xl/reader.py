@@ -59,7 +59,7 @@ def _read_table(
     book: pc.CalamineWorkbook, table: schema.Table | schema.Lookup, sheet: str, findings: list[Finding]
 ) -> tuple[list[dict[str, Any]], tuple[int, int]]:
     """Records of one table keyed by schema column, and the (row, col) of its header cell (1-based)."""
-    if table.name not in book.table_names:
+    if table.name not in (book.table_names or []):
         raise UnusableWorkbook(
             f"The table {table.name!r} is missing from sheet {sheet!r}: this is not an lscb-xl master workbook, "
             "or the table was deleted or renamed."
@@ -70,6 +70,8 @@ def _read_table(
             f"The table {table.name!r} should be on sheet {sheet!r} but is on {tbl.sheet!r}: "
             f"was the sheet renamed? Rename it back to {sheet!r}."
         )
+    if tbl.start is None or tbl.columns is None:
+        raise UnusableWorkbook(f"The table {table.name!r} on sheet {sheet!r} has no header row.")
     header_row = tbl.start[0]  # calamine's start is the first data row (0-based) = header row (1-based)
     first_col = tbl.start[1] + 1
     headers = [_normalise_header(h) for h in tbl.columns]

@@ -47,9 +47,7 @@ def sector_summary_cells(data: BoardData, ev: figures.Evaluator) -> dict[str, An
     cells[f"B{last + 1}"] = sum(r["attendees"] for r in table)
     cells[f"C{last + 1}"] = 1.0 if any(r["attendees"] for r in table) else 0.0
     cells[f"D{last + 1}"] = sum(r["percent"] for r in table)
-    extras = (figures.ALL_ATTENDEES, figures.RECORDED_ATTENDEES, figures.Count(schema.TRAINING.name),
-              figures.Sum(schema.TRAINING.name, "sessions"))
-    for i, expr in enumerate(extras):
+    for i, (_label, expr) in enumerate(figures.TRAINING_TOTALS):
         cells[f"B{last + 3 + i}"] = ev(expr) or 0
     return cells
 

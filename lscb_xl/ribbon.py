@@ -49,7 +49,10 @@ def _table_records(
         tbl = sheet.tables[table.name]
     except Exception as exc:
         raise UnusableWorkbook(f"The table {table.name!r} is missing from sheet {sheet_name!r}.") from exc
-    headers = tbl.header_row_range.options(ndim=1).value or []
+    header_range = tbl.header_row_range
+    if header_range is None:
+        raise UnusableWorkbook(f"The table {table.name!r} on sheet {sheet_name!r} has no header row.")
+    headers = header_range.options(ndim=1).value or []
     body = tbl.data_body_range
     rows = body.options(ndim=2).value if body is not None else []
     wanted = {_norm(c.header): c.key for c in table.columns}
@@ -57,7 +60,7 @@ def _table_records(
     origin = (tbl.range.row, tbl.range.column)
     for col in table.columns:
         if col.key not in positions:
-            findings.append(Finding(sheet_name, tbl.header_row_range.address.replace("$", "").split(":")[0],
+            findings.append(Finding(sheet_name, header_range.address.replace("$", "").split(":")[0],
                                     "error", "missing-column", f"The {table.name} table has no {col.header!r} column."))
     records = []
     for row in rows or []:

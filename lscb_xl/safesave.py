@@ -198,7 +198,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], keep_backups: int = 5,
+def atomic_write(path: Path, write: Callable[[Path], object], keep_backups: int = 5,
                  verify: Callable[[Path], None] | None = None) -> Path | None:
     """Replace the workbook at *path* with what ``write(tmp)`` writes, or leave it untouched.
 

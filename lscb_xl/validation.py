@@ -241,7 +241,7 @@ def check_sectors(data: BoardData) -> Iterator[Finding]:
         values = [rec.get(k) for k in keys]
         if recorded == "Yes" and all(type(v) is float or type(v) is int for v in values):
             total_value = rec.get("total")
-            if (type(total_value) is float or type(total_value) is int) and sum(values) == total_value:
+            if (type(total_value) is float or type(total_value) is int) and sum(values) == total_value:  # type: ignore[arg-type]
                 continue  # the usual case, checked without building anything
         filled = [v for v in values if not _blank(v)]
         total = as_whole(rec.get("total"))
