@@ -38,8 +38,7 @@ class BoardData:
     """Settings, record tables and lookups of one master workbook.
 
     ``origins`` gives each table's header cell (row, column), so a finding can name the exact
-    cell even when staff moved a table; ``cell_rows`` overrides the row of a record when the
-    reader had to skip rows.
+    cell even when staff moved a table.
     """
 
     settings: dict[str, Any]

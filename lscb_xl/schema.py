@@ -16,7 +16,6 @@ from typing import Literal
 
 ColType = Literal["text", "int", "money", "date", "choice", "formula"]
 
-PRODUCT = "lscb-xl"
 #: Written into the workbook's custom properties; ``refresh`` refuses workbooks without it.
 MARKER_PROPERTY = "lscb-xl-schema"
 SCHEMA_VERSION = "1"
@@ -356,8 +355,6 @@ SHEETS: tuple[str, ...] = (
     AUDIT_SHEET,
     VALIDATION,
 )
-#: Sheets whose content the engine rewrites; everything else in a workbook belongs to the user.
-OWNED_SHEETS = frozenset(SHEETS)
 
 #: Home-sheet settings: defined name, label, type. Values come from ``board.csv``.
 SETTINGS: tuple[tuple[str, str, ColType], ...] = (

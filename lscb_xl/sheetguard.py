@@ -13,7 +13,7 @@ import re
 from lxml import etree
 
 from lscb_xl import schema
-from lscb_xl.model import a1, col_letter
+from lscb_xl.model import col_letter
 
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 #: Worksheet children that come before conditionalFormatting / dataValidations (CT_Worksheet order).
@@ -192,8 +192,3 @@ def ensure_sheet_rules(
                 etree.SubElement(rule, _q("formula")).text = f'"{code}"'
             _insert(root, cf, _BEFORE_CF)
     return _join(head, root)
-
-
-def first_data_cell(table: schema.Table, origin: tuple[int, int], key: str) -> str:
-    row, col = origin
-    return a1(row + 1, col + table.keys.index(key))

@@ -318,6 +318,10 @@ def check_published(data: BoardData, ev: figures.Evaluator | None = None) -> Ite
             continue
         computed = ev(fig.expr)
         unit = str(rec.get("unit") or "count")
+        if unit not in schema.UNITS:
+            yield Finding(table.sheet, data.cell(table, i, "unit"), "error", "allowed-value",
+                          f"Unit {unit!r} is not one of {', '.join(schema.UNITS)}; the figure is not checked.")
+            continue
         label = str(rec.get("label") or fid)
         area = str(rec.get("area") or "")
         if fid.startswith("training.share."):

@@ -154,3 +154,10 @@ def test_lead_tokens() -> None:
 def test_blank_board_is_clean_of_errors() -> None:
     findings = validate(BoardData.from_seed(blank=True))
     assert not [f for f in findings if f.severity == "error"]
+
+
+def test_unknown_unit_is_reported_not_guessed(data: BoardData) -> None:
+    recs = data.tables[schema.PUBLISHED_TABLE.name]
+    recs[0]["unit"] = "pounds"
+    found = [f for f in validate(data) if f.sheet == schema.PUBLISHED and f.cell == "E5"]
+    assert found and found[0].rule == "allowed-value" and "'pounds'" in found[0].message
