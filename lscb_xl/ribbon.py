@@ -342,8 +342,20 @@ COMMANDS: dict[str, Command] = {
 
 
 def dispatch(tag: str, book: xw.Book | None = None) -> Any:
-    """Entry point for the ribbon's single VBA callback: run the command named by the button's tag."""
+    """Entry point for the ribbon's single VBA callback: run the command named by the button's tag.
+
+    Problems staff can act on (a renamed sheet, a workbook not saved yet, a refused summary)
+    come back as a plain message box, not a Python traceback.
+    """
+    from lscb_xl.safesave import RefusedError
+    from lscb_xl.summary import ReportError
+
     command = COMMANDS.get(tag)
     if command is None:
         raise ValueError(f"lscb-xl has no command {tag!r}")
-    return command(book or xw.Book.caller())
+    book = book or xw.Book.caller()
+    try:
+        return command(book)
+    except (UnusableWorkbook, RefusedError, ReportError) as exc:
+        book.app.alert(str(exc), title="lscb-xl")
+        return None

@@ -163,3 +163,13 @@ def test_merge_button_applies_returns_to_the_open_workbook(seeded: Path, tmp_pat
     assert {(t["ref"], t["field"], t["new"]) for t in data.records(schema.AUDIT_TRAIL)} == {
         ("1a-2", "RAG", "A"), ("1a-2", "Response", "=SUM(1,2)"),
     }
+
+
+def test_dispatch_turns_problems_into_a_message(seeded: Path) -> None:
+    payload = payload_from_file(seeded)
+    payload["sheets"] = [s for s in payload["sheets"] if s["name"] != schema.TRAINING.sheet]
+    book = xw.Book(json=payload)
+    assert ribbon.dispatch("validate", book) is None
+    actions = book.json()["actions"]
+    assert [a["func"] for a in actions] == ["alert"]
+    assert "Training" in actions[0]["args"][0]
