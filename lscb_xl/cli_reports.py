@@ -17,9 +17,10 @@ from typing import Annotated, Any
 
 import typer
 
+from lscb_xl import dates
 from lscb_xl.cli import EXIT_UNUSABLE, app, user_errors
 from lscb_xl.model import BoardData
-from lscb_xl.summary import Outputs, ReportError, make_outputs, to_date, write_html_file, write_summaries
+from lscb_xl.summary import Outputs, ReportError, make_outputs, write_html_file, write_summaries
 
 __all__ = ["email_cmd", "summary_cmd", "write_summaries"]
 
@@ -42,11 +43,11 @@ def report_errors() -> Iterator[None]:
 def _as_at(text: str | None, data: BoardData) -> dt.date | None:
     """--as-at, else the workbook's AsAt, else today (said on stderr, so nobody is surprised)."""
     if text:
-        when = to_date(text)
+        when = dates.parse_uk_date(text)
         if when is None:
             raise ReportError(f"--as-at {text!r} is not a date; write it day first, e.g. 31/03/2015.")
         return when
-    if to_date(data.settings.get("AsAt")):
+    if dates.parse_uk_date(data.settings.get("AsAt")):
         return None
     typer.echo("lscb-xl: note: the workbook has no 'as at' date; using today's.", err=True)
     return dt.date.today()

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lscb_xl import dates
 from lscb_xl.cli import app, user_errors
 from lscb_xl.cli_reports import AsAtOpt, _as_at, report_errors
 from lscb_xl.emailer import EmailError
 from lscb_xl.safesave import RefusedError
-from lscb_xl.summary import money, to_date
+from lscb_xl.summary import money
 
 if TYPE_CHECKING:
     from lscb_xl.emailer import SmtpSettings
@@ -103,7 +104,7 @@ def remind_cmd(
         if send_ and not sender:
             raise EmailError("give the sender with --from ADDRESS.")
         data, _findings = read_workbook(path)
-        when = _as_at(as_at, data) or to_date(data.settings.get("AsAt")) or dt.date.today()
+        when = _as_at(as_at, data) or dates.parse_uk_date(data.settings.get("AsAt")) or dt.date.today()
         due = due_actions(data, days, when)
         if not (eml or send_):
             _list(due, lead_emails(data), days, when)

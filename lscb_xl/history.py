@@ -17,14 +17,6 @@ from lscb_xl import dates, schema
 from lscb_xl.model import BoardData, Record
 
 
-def as_date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dates.parse_uk_date(value) if value else None
-
-
 def snapshot_rows(data: BoardData, as_at: dt.date, taken: dt.datetime) -> list[Record]:
     """One History row per action, as at ``as_at``."""
     rows = []
@@ -85,7 +77,7 @@ class Changes:
 def _by_snapshot(history: Sequence[Record]) -> dict[dt.date, dict[str, Record]]:
     out: dict[dt.date, dict[str, Record]] = defaultdict(dict)
     for row in history:
-        when = as_date(row.get("snapshot"))
+        when = dates.parse_uk_date(row.get("snapshot"))
         if when is not None and row.get("ref"):
             out[when][str(row["ref"])] = row
     return dict(sorted(out.items()))
@@ -97,7 +89,7 @@ def compare(data: BoardData, as_at: dt.date | None = None) -> Changes:
     When a snapshot was just taken as at ``as_at`` this is "since the previous snapshot"; ratings
     unchanged in each of the last three snapshots (and now) while overdue count as stuck.
     """
-    as_at = as_at or as_date(data.settings.get("AsAt")) or dt.date.today()
+    as_at = as_at or dates.parse_uk_date(data.settings.get("AsAt")) or dt.date.today()
     snaps = _by_snapshot(data.records(schema.HISTORY))
     earlier = [d for d in snaps if d < as_at]
     if not earlier:

@@ -20,7 +20,7 @@ from typing import Any
 
 import xlwings as xw
 
-from lscb_xl import figures, schema
+from lscb_xl import dates, figures, schema
 from lscb_xl.builder import RISKY_LEADS, VALIDATION_FIRST_ROW, VALIDATION_HEADERS
 from lscb_xl.errors import UnusableWorkbook
 from lscb_xl.model import BoardData, quote_sheet
@@ -263,12 +263,12 @@ def _append_rows(book: xw.Book, data: BoardData, table: schema.Table, new: list[
 
 def snapshot_book(book: xw.Book, as_at: dt.date | None = None, now: dt.datetime | None = None) -> Any:
     """Snapshot: the action plan's ratings appended to History; Home says what changed."""
-    from lscb_xl.history import as_date, compare, snapshot_rows
+    from lscb_xl.history import compare, snapshot_rows
 
     data, _ = read_book(book)
-    as_at = as_at or as_date(data.settings.get("AsAt")) or dt.date.today()
+    as_at = as_at or dates.parse_uk_date(data.settings.get("AsAt")) or dt.date.today()
     history = data.records(schema.HISTORY)
-    if any(as_date(r.get("snapshot")) == as_at for r in history):
+    if any(dates.parse_uk_date(r.get("snapshot")) == as_at for r in history):
         raise UnusableWorkbook(f"History already has a snapshot as at {as_at:%d/%m/%Y}.")
     new = snapshot_rows(data, as_at, now or dt.datetime.now())
     _append_rows(book, data, schema.HISTORY, new)

@@ -16,10 +16,10 @@ import copy
 import datetime as dt
 from dataclasses import dataclass
 
-from lscb_xl import figures, schema
+from lscb_xl import dates, figures, schema
 from lscb_xl.errors import UnusableWorkbook
 from lscb_xl.model import BoardData, Record
-from lscb_xl.summary import clean_text, to_date
+from lscb_xl.summary import clean_text
 
 EMPTIED = (schema.TRAINING, schema.EARLY_HELP, schema.AUDITS, schema.AUDIT_TRAIL)
 
@@ -41,7 +41,8 @@ def period_label(start: dt.date, end: dt.date) -> str:
 
 def _period(data: BoardData) -> tuple[dt.date, dt.date]:
     """The year being closed; without it there is no next year to start."""
-    start, end = to_date(data.settings.get("PeriodStart")), to_date(data.settings.get("PeriodEnd"))
+    start = dates.parse_uk_date(data.settings.get("PeriodStart"))
+    end = dates.parse_uk_date(data.settings.get("PeriodEnd"))
     if start is None or end is None or end < start:
         raise UnusableWorkbook("cannot start the next year: set the reporting period's start and end dates on the "
                                "Home sheet (day first, e.g. 01/04/2011 and 31/03/2012).")

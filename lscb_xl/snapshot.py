@@ -6,10 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from lscb_xl import dates, schema
 from lscb_xl import ooxml as ox
-from lscb_xl import schema
 from lscb_xl.builder import cell_of_setting
-from lscb_xl.history import Changes, as_date, compare, snapshot_rows
+from lscb_xl.history import Changes, compare, snapshot_rows
 from lscb_xl.reader import read_workbook
 from lscb_xl.safesave import RefusedError, atomic_write
 from lscb_xl.tablewrite import rewrite_table
@@ -27,9 +27,9 @@ def take_snapshot(path: Path, as_at: dt.date | None = None, now: dt.datetime | N
     """Record every action's rating, target and deadline as at ``as_at`` (default: the Home as-at date)."""
     path = Path(path)
     data, _ = read_workbook(path)
-    as_at = as_at or as_date(data.settings.get("AsAt")) or dt.date.today()
+    as_at = as_at or dates.parse_uk_date(data.settings.get("AsAt")) or dt.date.today()
     history = list(data.records(schema.HISTORY))
-    if any(as_date(r.get("snapshot")) == as_at for r in history):
+    if any(dates.parse_uk_date(r.get("snapshot")) == as_at for r in history):
         raise RefusedError(f"History already has a snapshot as at {as_at:%d/%m/%Y}; snapshots are never overwritten.")
     new_rows = snapshot_rows(data, as_at, now or dt.datetime.now())
     data.tables[schema.HISTORY.name] = history + new_rows

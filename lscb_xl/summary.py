@@ -22,7 +22,7 @@ from typing import Any
 
 from lscb_xl import __version__, dates, figures, schema
 from lscb_xl.model import BoardData, Record
-from lscb_xl.validation import Finding, as_date, as_whole
+from lscb_xl.validation import Finding, as_whole
 
 AP, T, AU = schema.ACTION_PLAN.name, schema.TRAINING.name, schema.AUDITS.name
 NOT_RATED = "Not rated"
@@ -80,11 +80,6 @@ def percent(share: float | None) -> str:
 def whole(value: float | None) -> int:
     """A count from :func:`figures.evaluate` (which answers floats) as an int."""
     return round(value or 0)
-
-
-def to_date(value: Any) -> dt.date | None:
-    """A settings or record date whether it arrived as a date, a datetime or day-first text."""
-    return as_date(value) or dates.parse_uk_date(value)
 
 
 def rag_info(code: Any) -> dict[str, str]:
@@ -302,7 +297,7 @@ def audits_context(data: BoardData) -> dict[str, Any]:
     for rec in data.records(schema.AUDITS):
         status = clean_text(rec.get("status"))
         if status.casefold() in ("completed", "deferred"):
-            when = to_date(rec.get("date"))
+            when = dates.parse_uk_date(rec.get("date"))
             listed.append({"meeting": as_whole(rec.get("meeting")), "date": long_date(when) if when else "",
                            "task": clean_text(rec.get("task")), "status": status})
     return {
@@ -334,7 +329,7 @@ def caveats_context(findings: Sequence[Finding]) -> dict[str, Any]:
 
 
 def _period(settings: Mapping[str, Any]) -> dict[str, str]:
-    start, end = to_date(settings.get("PeriodStart")), to_date(settings.get("PeriodEnd"))
+    start, end = dates.parse_uk_date(settings.get("PeriodStart")), dates.parse_uk_date(settings.get("PeriodEnd"))
     label = f"{long_date(start)} to {long_date(end)}" if start and end else "not set"
     return {"start": long_date(start), "end": long_date(end), "label": label,
             "start_iso": start.isoformat() if start else "", "end_iso": end.isoformat() if end else ""}
@@ -346,7 +341,7 @@ def build_context(data: BoardData, findings: list[Finding], as_at: dt.date | Non
     Pure: the same records and findings always give the same context, which is what lets the
     Word, HTML and email outputs be tested against the engine's figures.
     """
-    when = as_at or to_date(data.settings.get("AsAt"))
+    when = as_at or dates.parse_uk_date(data.settings.get("AsAt"))
     board = clean_text(data.settings.get("BoardName")) or "Local Safeguarding Children Board"
     as_at_text = long_date(when)
     return {

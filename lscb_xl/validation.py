@@ -221,7 +221,7 @@ def check_period(data: BoardData) -> Iterator[Finding]:
         return
     for table in (schema.TRAINING, schema.AUDITS):
         for i, rec in enumerate(data.records(table)):
-            when = as_date(rec.get("date")) or dates.parse_uk_date(rec.get("date"))
+            when = dates.parse_uk_date(rec.get("date"))
             if when and not dates.in_period(when, start, end):
                 yield Finding(
                     table.sheet,
