@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lscb_xl import dates, schema
+from lscb_xl.errors import RefusedError
 from lscb_xl.model import BoardData, Record
 
 
@@ -81,6 +82,30 @@ def _by_snapshot(history: Sequence[Record]) -> dict[dt.date, dict[str, Record]]:
         if when is not None and row.get("ref"):
             out[when][str(row["ref"])] = row
     return dict(sorted(out.items()))
+
+
+@dataclass
+class Snapshot:
+    """A snapshot about to be recorded: its date, its new History rows, and what changed."""
+
+    as_at: dt.date
+    rows: list[Record]
+    changes: Changes
+
+
+def plan_snapshot(data: BoardData, as_at: dt.date | None = None, now: dt.datetime | None = None) -> Snapshot:
+    """The History rows a new snapshot adds (also appended to ``data``) and the changes they show.
+
+    Defaults to the Home as-at date. History is append-only, so a second snapshot for the same
+    date is refused rather than mixed in; both the file route and the ribbon write what this plans.
+    """
+    as_at = as_at or dates.parse_uk_date(data.settings.get("AsAt")) or dt.date.today()
+    history = list(data.records(schema.HISTORY))
+    if any(dates.parse_uk_date(r.get("snapshot")) == as_at for r in history):
+        raise RefusedError(f"History already has a snapshot as at {as_at:%d/%m/%Y}; snapshots are never overwritten.")
+    rows = snapshot_rows(data, as_at, now or dt.datetime.now())
+    data.tables[schema.HISTORY.name] = history + rows
+    return Snapshot(as_at=as_at, rows=rows, changes=compare(data, as_at))
 
 
 def compare(data: BoardData, as_at: dt.date | None = None) -> Changes:

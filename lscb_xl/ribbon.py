@@ -20,7 +20,7 @@ from typing import Any
 
 import xlwings as xw
 
-from lscb_xl import dates, figures, schema
+from lscb_xl import figures, schema
 from lscb_xl.builder import RISKY_LEADS, VALIDATION_FIRST_ROW, VALIDATION_HEADERS
 from lscb_xl.errors import UnusableWorkbook
 from lscb_xl.model import BoardData, quote_sheet
@@ -243,14 +243,14 @@ def summary_book(book: xw.Book, out_dir: Path | None = None) -> dict[str, Any]:
     return write_summaries(data, findings, folder)
 
 
-def _append_rows(book: xw.Book, data: BoardData, table: schema.Table, new: list[dict[str, Any]]) -> None:
-    """New rows under a table: one write, dates as serial numbers with one format, one resize."""
+def _append_rows(book: xw.Book, data: BoardData, table: schema.Table, new: list[dict[str, Any]],
+                 existing: int) -> None:
+    """New rows under a table's ``existing`` ones: one write, one date format per column, one resize."""
     from lscb_xl.tablewrite import cell_value
 
     if not new:
         return
     row, col = data.origin(table)
-    existing = len(data.records(table))
     first = row + 1 + existing
     sheet = book.sheets[table.sheet]
     sheet.range((first, col)).value = [[_safe_text(cell_value(c, r.get(c.key))) for c in table.columns] for r in new]
@@ -263,19 +263,14 @@ def _append_rows(book: xw.Book, data: BoardData, table: schema.Table, new: list[
 
 def snapshot_book(book: xw.Book, as_at: dt.date | None = None, now: dt.datetime | None = None) -> Any:
     """Snapshot: the action plan's ratings appended to History; Home says what changed."""
-    from lscb_xl.history import compare, snapshot_rows
+    from lscb_xl.history import plan_snapshot
 
     data, _ = read_book(book)
-    as_at = as_at or dates.parse_uk_date(data.settings.get("AsAt")) or dt.date.today()
-    history = data.records(schema.HISTORY)
-    if any(dates.parse_uk_date(r.get("snapshot")) == as_at for r in history):
-        raise UnusableWorkbook(f"History already has a snapshot as at {as_at:%d/%m/%Y}.")
-    new = snapshot_rows(data, as_at, now or dt.datetime.now())
-    _append_rows(book, data, schema.HISTORY, new)
-    data.tables[schema.HISTORY.name] = [*history, *new]
-    changes = compare(data, as_at)
-    book.names["SnapshotChanges"].refers_to_range.value = changes.line()
-    return changes
+    on_sheet = len(data.records(schema.HISTORY))
+    snap = plan_snapshot(data, as_at, now)
+    _append_rows(book, data, schema.HISTORY, snap.rows, existing=on_sheet)
+    book.names["SnapshotChanges"].refers_to_range.value = snap.changes.line()
+    return snap.changes
 
 
 def _saved_path(book: xw.Book, path: Path | None = None) -> Path:
@@ -312,7 +307,8 @@ def returns_merge_book(book: xw.Book, returns: list[Path] | None = None, master:
         for address, value in changed_cells(data, report.changes).items():
             sheet.range(address).value = _safe_text(value)
         trail = audit_rows(data, report.changes, now or dt.datetime.now())
-        _append_rows(book, data, schema.AUDIT_TRAIL, trail[len(data.records(schema.AUDIT_TRAIL)):])
+        on_sheet = len(data.records(schema.AUDIT_TRAIL))
+        _append_rows(book, data, schema.AUDIT_TRAIL, trail[on_sheet:], existing=on_sheet)
         report.written = True
     book.app.alert("\n".join(describe(report))[:1500], title="lscb-xl: merge returns")
     return report

@@ -26,20 +26,14 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from lscb_xl.errors import RefusedError
+
 __all__ = ["BACKUP_FOLDER", "RefusedError", "atomic_write", "backup", "check_writable"]
 
 #: The folder, beside the workbook, that holds its backups.
 BACKUP_FOLDER = "lscb-xl-backups"
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # password-protected OOXML and old .xls files
-
-
-class RefusedError(Exception):
-    """lscb-xl will not touch the workbook; the message says why and what to do, in one line."""
-
-    def __init__(self, message: str, path: Path | None = None):
-        super().__init__(" ".join(message.split()))  # one line, whatever the caller passed
-        self.path = path
 
 
 def _lock_files(path: Path) -> list[tuple[Path, str]]:
