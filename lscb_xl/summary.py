@@ -78,7 +78,7 @@ def percent(share: float | None) -> str:
 
 
 def whole(value: float | None) -> int:
-    """A count from :func:`figures.evaluate` (which answers floats) as an int."""
+    """A count from a figures Evaluator (which answers floats) as an int."""
     return round(value or 0)
 
 
@@ -111,10 +111,11 @@ def _action_records(data: BoardData) -> list[Record]:
 
 def _rag_counts(records: list[Record], where: tuple[tuple[str, str], ...] = ()) -> dict[str, int]:
     """Actions per rating (R, A, G, B) and 'not rated', counted by the engine's Count figure."""
-    tables = {AP: records}
-    total = whole(figures.evaluate(figures.Count(AP, where), tables))
-    counts = {code: whole(figures.evaluate(figures.Count(AP, (*where, ("rag", code))), tables))
-              for code in schema.RAG_CODES}
+    by_code = {code: figures.Count(AP, (*where, ("rag", code))) for code in schema.RAG_CODES}
+    everything = figures.Count(AP, where)
+    ev = figures.Evaluator({AP: records}).prefetch([everything, *by_code.values()])  # one pass
+    total = whole(ev(everything))
+    counts = {code: whole(ev(expr)) for code, expr in by_code.items()}
     return {**counts, "not_rated": total - sum(counts.values()), "total": total}
 
 
@@ -211,15 +212,14 @@ def changes_context(data: BoardData, as_at: dt.date | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def training_context(data: BoardData) -> dict[str, Any]:
+def training_context(data: BoardData, ev: figures.Evaluator) -> dict[str, Any]:
     """Events, sessions, attendees and the sector table with largest-remainder percentages."""
-    tables = data.tables
-    sectors = figures.sector_table(data.records(schema.TRAINING))
+    sectors = figures.sector_table(data.records(schema.TRAINING), ev)
     return {
-        "events": whole(figures.evaluate(figures.Count(T), tables)),
-        "sessions": whole(figures.evaluate(figures.Sum(T, "sessions"), tables)),
-        "attendees": whole(figures.evaluate(figures.ALL_ATTENDEES, tables)),
-        "recorded_attendees": whole(figures.evaluate(figures.RECORDED_ATTENDEES, tables)),
+        "events": whole(ev(figures.Count(T))),
+        "sessions": whole(ev(figures.Sum(T, "sessions"))),
+        "attendees": whole(ev(figures.ALL_ATTENDEES)),
+        "recorded_attendees": whole(ev(figures.RECORDED_ATTENDEES)),
         "sectors": [{"sector": r["sector"], "attendees": r["attendees"], "share": r["share"],
                      "percent": r["percent"], "percent_text": f"{r['percent']}%"} for r in sectors],
         "sector_attendees": sum(r["attendees"] for r in sectors),
@@ -231,9 +231,9 @@ def training_context(data: BoardData) -> dict[str, Any]:
 
 
 
-def finance_context(data: BoardData) -> dict[str, Any]:
+def finance_context(ev: figures.Evaluator) -> dict[str, Any]:
     """Income, expenditure and carry forward, as numbers and as the report prints them."""
-    values = {label: figures.evaluate(expr, data.tables) for label, expr in figures.FINANCE_LINES}
+    values = {label: ev(expr) for label, expr in figures.FINANCE_LINES}
     lines = [{"label": label, "amount": value, "display": money(value)} for label, value in values.items()]
     return {
         "brought_forward": values["Balance brought forward"],
@@ -266,31 +266,29 @@ def _quarter_recorded(data: BoardData, measure: str, quarter: str) -> bool:
                for r in data.records(schema.EARLY_HELP))
 
 
-def early_help_context(data: BoardData) -> dict[str, Any]:
+def early_help_context(data: BoardData, ev: figures.Evaluator) -> dict[str, Any]:
     """Headline early-help figures: quarterly counts and the year's shares."""
-    tables = data.tables
     rows = []
     for label, measure, category in EARLY_HELP_COUNTS:
         quarters = []
         for q in schema.QUARTERS:
             key = q.lower()
-            value = whole(figures.evaluate(figures.eh_total(measure, category, key), tables))
+            value = whole(ev(figures.eh_total(measure, category, key)))
             recorded = _quarter_recorded(data, measure, key)
             quarters.append({"quarter": q, "value": value if recorded else None,
                              "display": str(value) if recorded else "not recorded"})
-        total = whole(figures.evaluate(figures.eh_total(measure, category), tables))
+        total = whole(ev(figures.eh_total(measure, category)))
         rows.append({"label": label, "quarters": quarters, "total": total})
     shares = []
     for label, measure, category in EARLY_HELP_SHARES:
-        share = figures.evaluate(figures.eh_share(measure, category), tables)
+        share = ev(figures.eh_share(measure, category))
         shares.append({"label": label, "share": share, "display": percent(share)})
     return {"quarters": list(schema.QUARTERS), "counts": rows, "shares": shares}
 
 
-def audits_context(data: BoardData) -> dict[str, Any]:
+def audits_context(data: BoardData, ev: figures.Evaluator) -> dict[str, Any]:
     """Meetings, tasks by status, and the completed and deferred tasks (never the findings text)."""
-    tables = data.tables
-    by_status = [{"status": s, "count": whole(figures.evaluate(figures.Count(AU, (("status", s),)), tables))}
+    by_status = [{"status": s, "count": whole(ev(figures.Count(AU, (("status", s),))))}
                  for s in schema.AUDIT_STATUSES]
     counts = {row["status"]: row["count"] for row in by_status}
     listed = []
@@ -301,8 +299,8 @@ def audits_context(data: BoardData) -> dict[str, Any]:
             listed.append({"meeting": as_whole(rec.get("meeting")), "date": long_date(when) if when else "",
                            "task": clean_text(rec.get("task")), "status": status})
     return {
-        "meetings": whole(figures.evaluate(figures.Distinct(AU, "meeting"), tables)),
-        "tasks": whole(figures.evaluate(figures.Count(AU), tables)),
+        "meetings": whole(ev(figures.Distinct(AU, "meeting"))),
+        "tasks": whole(ev(figures.Count(AU))),
         "completed": counts.get("Completed", 0),
         "deferred": counts.get("Deferred", 0),
         "by_status": by_status,
@@ -344,6 +342,7 @@ def build_context(data: BoardData, findings: list[Finding], as_at: dt.date | Non
     when = as_at or dates.parse_uk_date(data.settings.get("AsAt"))
     board = clean_text(data.settings.get("BoardName")) or "Local Safeguarding Children Board"
     as_at_text = long_date(when)
+    ev = figures.evaluator(data.tables)  # one pass per table and filter for every figure shown
     return {
         "board": board,
         "title": f"{board}: summary as at {as_at_text}",
@@ -353,10 +352,10 @@ def build_context(data: BoardData, findings: list[Finding], as_at: dt.date | Non
         "version": __version__,
         "rag_key": [rag_info(code) for code in schema.RAG_CODES],
         "actions": action_plan_context(data, when),
-        "training": training_context(data),
-        "finance": finance_context(data),
-        "early_help": early_help_context(data),
-        "audits": audits_context(data),
+        "training": training_context(data, ev),
+        "finance": finance_context(ev),
+        "early_help": early_help_context(data, ev),
+        "audits": audits_context(data, ev),
         "caveats": caveats_context(findings),
         "restricted_note": RESTRICTED_NOTE,
     }
