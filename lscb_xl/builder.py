@@ -486,7 +486,7 @@ def _fill_early_help_totals(ws: Worksheet, data: BoardData, styles: Styles) -> N
     table = schema.EARLY_HELP
     j = table.keys.index("total")
     for i, rec in enumerate(data.records(table)):
-        total = sum(rec.get(q.lower()) or 0 for q in schema.QUARTERS)
+        total = figures.early_help_row_total(rec)
         ws.write_formula(table.anchor_row + i, table.anchor_col - 1 + j, table.column("total").formula,
                          styles.calc_count, total)
 

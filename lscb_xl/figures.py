@@ -91,6 +91,11 @@ def _leaves(expr: Expr) -> Iterator[Sum | Count]:
             yield from _leaves(term)
 
 
+def early_help_row_total(rec: Mapping[str, Any]) -> float:
+    """The Early Help table's calculated Total for one row: SUM of its quarters, as Excel adds them."""
+    return sum(_number(rec.get(q.lower())) for q in schema.QUARTERS)
+
+
 def _sum_columns(leaf: Sum) -> tuple[str, ...]:
     if leaf.column == "total" and leaf.table == schema.EARLY_HELP.name:
         return tuple(q.lower() for q in schema.QUARTERS)  # the calculated Total column

@@ -65,8 +65,7 @@ def early_help_cells(data: BoardData) -> dict[str, Any]:
     table = schema.EARLY_HELP
     out: dict[str, Any] = {}
     for i, rec in enumerate(data.records(table)):
-        total = sum(figures._number(rec.get(q.lower())) for q in schema.QUARTERS)
-        out[data.cell(table, i, "total")] = total
+        out[data.cell(table, i, "total")] = figures.early_help_row_total(rec)
     return out
 
 
