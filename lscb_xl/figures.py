@@ -68,15 +68,6 @@ class Plus:
 Expr = Sum | Count | Distinct | Ratio | Minus | Plus
 
 
-def _number(value: Any) -> float:
-    """Numbers count; blanks and text count as 0, as Excel's SUM treats them."""
-    if isinstance(value, bool) or value is None:
-        return 0.0
-    if isinstance(value, int | float):
-        return float(value)
-    return 0.0
-
-
 def _leaves(expr: Expr) -> Iterator[Sum | Count]:
     if isinstance(expr, Sum | Count):
         yield expr
@@ -92,8 +83,10 @@ def _leaves(expr: Expr) -> Iterator[Sum | Count]:
 
 
 def early_help_row_total(rec: Mapping[str, Any]) -> float:
-    """The Early Help table's calculated Total for one row: SUM of its quarters, as Excel adds them."""
-    return sum(_number(rec.get(q.lower())) for q in schema.QUARTERS)
+    """The Early Help table's calculated Total for one row: SUM of its quarters, as Excel adds them
+    (numbers only; blanks and text add nothing). Whole counts stay ints."""
+    values = (rec.get(q.lower()) for q in schema.QUARTERS)
+    return sum(v for v in values if type(v) is int or type(v) is float)
 
 
 def _sum_columns(leaf: Sum) -> tuple[str, ...]:
